@@ -1,0 +1,405 @@
+"""Events to one message, across every request made for a call.
+
+`Accumulator` takes the Messages API's stream events (parsed JSON dicts) and keeps the message they
+build. Invariants:
+- cost is linear in the stream: streamed strings are lists of parts joined once when read, and a tool
+  input's JSON is parsed once, when its block stops (never once per delta);
+- any block or delta type is kept: a delta `<field>_delta` carrying `<field>` appends to the block's
+  `<field>` (text, thinking, partial_json); `citations_delta` and `signature_delta` as the SDK does;
+  anything else is stored on the block under `unknown_deltas`, never dropped;
+- `message_delta` usage is cumulative: a field present overwrites, one absent keeps its earlier value.
+
+One call may take several requests (retries, resumes, continuations past `max_tokens`). Each is an
+attempt: `begin_attempt()` says where its blocks go. A continuation's first text block is merged into
+the text block it continues (through a `Seam`, which removes repeated text); thinking the model does
+before that merge is kept on the attempt, not in the message, since the message already has the
+thinking that led to its text; later blocks are appended. Usage is summed over attempts.
+
+The accumulator never does I/O and never reads a clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from ._seam import Seam
+
+
+class ProtocolViolation(Exception):
+    """The events break the Messages API's rules. Internal: the engine turns it into an error."""
+
+
+class ServerReportedError(Exception):
+    """An `error` event arrived in the stream. Internal: the engine classifies it."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(str(error.get("message") or error.get("type") or "error"))
+        self.error = error
+
+
+TextHook = Callable[[str], None]
+
+
+class Block:
+    """One content block as it streams."""
+
+    __slots__ = ("start", "text", "thinking", "json", "citations", "signature", "unknown", "closed", "seam",
+                 "index", "input")
+
+    def __init__(self, start: dict[str, Any], index: int) -> None:
+        self.start = start
+        self.index = index  # position in the message, or -1 for a block kept aside on the attempt
+        self.text: list[str] = []
+        self.thinking: list[str] = []
+        self.json: list[str] = []
+        self.citations: list[Any] | None = None
+        self.signature: str | None = None
+        self.unknown: list[dict[str, Any]] | None = None
+        self.closed = False
+        self.seam: Seam | None = None
+        self.input: Any = None
+
+    @property
+    def type(self) -> str:
+        return str(self.start.get("type"))
+
+    def text_value(self) -> str:
+        return (self.start.get("text") or "") + "".join(self.text)
+
+    def thinking_value(self) -> str:
+        return (self.start.get("thinking") or "") + "".join(self.thinking)
+
+    def raw_json(self) -> str:
+        return "".join(self.json)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.json:
+            raw = self.raw_json()
+            try:
+                self.input = json.loads(raw)
+            except ValueError as exc:
+                raise ProtocolViolation(
+                    f"the {self.type} block at index {self.index} ended with invalid input JSON ({exc})"
+                ) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        block = dict(self.start)
+        if self.text:
+            block["text"] = self.text_value()
+        if self.thinking:
+            block["thinking"] = self.thinking_value()
+        if self.signature is not None:
+            block["signature"] = self.signature
+        if self.citations is not None:
+            block["citations"] = (block.get("citations") or []) + self.citations
+        if self.json:
+            if self.closed:
+                block["input"] = self.input
+            else:
+                # Cut in the middle: never hand out half-parsed input; keep the raw text instead.
+                block["partial_json"] = self.raw_json()
+        if self.unknown is not None:
+            block["unknown_deltas"] = self.unknown
+        return block
+
+
+def add_usage(total: dict[str, Any], usage: dict[str, Any]) -> None:
+    """Add one request's usage into `total`: numbers sum, nested objects sum field by field."""
+    for key, value in usage.items():
+        if value is None:
+            total.setdefault(key, None)
+        elif isinstance(value, bool) or not isinstance(value, (int, float, dict)):
+            total[key] = value  # a label such as service_tier: the latest wins
+        elif isinstance(value, dict):
+            inner = total.get(key)
+            if not isinstance(inner, dict):
+                inner = total[key] = {}
+            add_usage(inner, value)
+        else:
+            previous = total.get(key)
+            total[key] = value + previous if isinstance(previous, (int, float)) else value
+
+
+class Continuation:
+    """Where a continuation attempt's output goes: the text block it extends and how to stitch it."""
+
+    __slots__ = ("block", "sent", "gap", "shown", "remove_overlap")
+
+    def __init__(self, block: Block | None, *, sent: str, gap: str, shown: str, remove_overlap: bool) -> None:
+        self.block = block
+        self.sent = sent
+        self.gap = gap
+        self.shown = shown
+        self.remove_overlap = remove_overlap
+
+
+class Accumulator:
+    """The message built from every attempt of one call."""
+
+    def __init__(
+        self,
+        *,
+        on_text: TextHook | None = None,
+        on_thinking: TextHook | None = None,
+        on_tool_input: TextHook | None = None,
+        emit: bool = False,
+    ) -> None:
+        self.on_text = on_text
+        self.on_thinking = on_thinking
+        self.on_tool_input = on_tool_input
+        self.emit = emit  # keep the stitched event view in `out` (for stream=True and messages.stream)
+        self.out: list[dict[str, Any]] = []
+        self.message: dict[str, Any] | None = None
+        self.blocks: list[Block] = []
+        self.usage: dict[str, Any] = {}  # summed over finished attempts
+        # per attempt
+        self.attempt_usage: dict[str, Any] = {}
+        self.aside: list[Block] = []
+        self.deltas = 0
+        self.started = False
+        self.stopped = False
+        self.stop: dict[str, Any] = {}
+        self.unknown_events: list[dict[str, Any]] = []
+        self._map: dict[int, Block] = {}
+        self._continuation: Continuation | None = None
+        self._first_attempt = True
+
+    # -- attempts ---------------------------------------------------------------------------------
+
+    def begin_attempt(self, continuation: Continuation | None) -> None:
+        """Start taking events of a new request; `continuation` says which block it extends."""
+        if not self._first_attempt:
+            add_usage(self.usage, self.attempt_usage)
+        self._first_attempt = False
+        self.attempt_usage = {}
+        self.aside = []
+        self.deltas = 0
+        self.started = False
+        self.stopped = False
+        self.stop = {}
+        self.unknown_events = []
+        self._map = {}
+        self._continuation = continuation
+
+    def finish_attempt(self) -> None:
+        """The attempt is over (ended, broken or abandoned): release text a seam still holds."""
+        for block in self._map.values():
+            seam = block.seam
+            if seam is not None:
+                block.seam = None
+                kept, live = seam.finish()
+                if kept:
+                    block.text.append(kept)
+                    self._live_text(block, live)
+
+    def total_usage(self) -> dict[str, Any]:
+        total: dict[str, Any] = {}
+        add_usage(total, self.usage)
+        add_usage(total, self.attempt_usage)
+        return total
+
+    def truncate(self, keep: int) -> list[Block]:
+        """Drop blocks from `keep` on (to be generated again); return them."""
+        dropped = self.blocks[keep:]
+        del self.blocks[keep:]
+        return dropped
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def feed(self, event: dict[str, Any]) -> None:
+        """Apply one event. Raises ProtocolViolation or ServerReportedError."""
+        kind = event.get("type")
+        if kind == "content_block_delta":
+            self._delta(event)
+        elif kind == "content_block_start":
+            self._block_start(event)
+        elif kind == "content_block_stop":
+            self._block_stop(event)
+        elif kind == "ping":
+            if self.emit:
+                self.out.append(event)
+        elif kind == "message_start":
+            self._message_start(event)
+        elif kind == "message_delta":
+            self._message_delta(event)
+        elif kind == "message_stop":
+            self._require_started(kind)
+            self.stopped = True
+        elif kind == "error":
+            error = event.get("error")
+            raise ServerReportedError(error if isinstance(error, dict) else {"message": str(error)})
+        elif isinstance(kind, str):
+            # New event types may appear in the API; keep them and pass them on.
+            self.unknown_events.append(event)
+            if self.emit:
+                self.out.append(event)
+        else:
+            raise ProtocolViolation(f"an event has no type: {_excerpt(event)}")
+
+    def _require_started(self, kind: str) -> None:
+        if not self.started:
+            raise ProtocolViolation(f"{kind} arrived before message_start")
+        if self.stopped:
+            raise ProtocolViolation(f"{kind} arrived after message_stop")
+
+    def _message_start(self, event: dict[str, Any]) -> None:
+        if self.started:
+            raise ProtocolViolation("a second message_start arrived in one stream")
+        message = event.get("message")
+        if not isinstance(message, dict):
+            raise ProtocolViolation(f"message_start has no message object: {_excerpt(event)}")
+        self.started = True
+        usage = message.get("usage")
+        self.attempt_usage = dict(usage) if isinstance(usage, dict) else {}
+        if self.message is None:
+            self.message = {key: value for key, value in message.items() if key != "content"}
+            if self.emit:
+                self.out.append(event)
+
+    def _message_delta(self, event: dict[str, Any]) -> None:
+        self._require_started("message_delta")
+        delta = event.get("delta")
+        if not isinstance(delta, dict):
+            raise ProtocolViolation(f"message_delta has no delta object: {_excerpt(event)}")
+        self.stop = delta
+        usage = event.get("usage")
+        if isinstance(usage, dict):
+            for key, value in usage.items():
+                if value is not None:
+                    self.attempt_usage[key] = value
+
+    def _block_start(self, event: dict[str, Any]) -> None:
+        self._require_started("content_block_start")
+        index = event.get("index")
+        start = event.get("content_block")
+        if not isinstance(index, int) or not isinstance(start, dict):
+            raise ProtocolViolation(f"content_block_start is malformed: {_excerpt(event)}")
+        if index in self._map:
+            raise ProtocolViolation(f"content_block_start for index {index} arrived twice")
+        continuation = self._continuation
+        if continuation is not None and continuation.block is not None:
+            kind = start.get("type")
+            if kind == "text":
+                block = continuation.block
+                self._continuation = None
+                block.closed = False
+                block.seam = Seam(sent=continuation.sent, gap=continuation.gap, shown=continuation.shown,
+                                  remove_overlap=continuation.remove_overlap)
+                if start.get("text"):
+                    self._append_text(block, start["text"])
+                if start.get("citations"):
+                    block.citations = (block.citations or []) + list(start["citations"])
+                self._map[index] = block
+                return
+            if kind in ("thinking", "redacted_thinking"):
+                # Thinking about how to continue: kept on the attempt, not in the message.
+                block = Block(start, -1)
+                self.aside.append(block)
+                self._map[index] = block
+                return
+            self._continuation = None
+        block = Block(start, len(self.blocks))
+        self.blocks.append(block)
+        self._map[index] = block
+        if self.emit:
+            self.out.append({**event, "index": block.index} if block.index != index else event)
+
+    def _block_stop(self, event: dict[str, Any]) -> None:
+        block = self._map.get(event.get("index"))  # type: ignore[arg-type]
+        if block is None:
+            raise ProtocolViolation(f"content_block_stop for index {event.get('index')} that never started")
+        if block.closed:
+            raise ProtocolViolation(f"content_block_stop for index {event.get('index')} arrived twice")
+        if block.seam is not None:
+            seam = block.seam
+            block.seam = None
+            kept, live = seam.finish()
+            if kept:
+                block.text.append(kept)
+                self._live_text(block, live)
+        block.close()
+        if self.emit and block.index >= 0:
+            self.out.append({"type": "content_block_stop", "index": block.index})
+
+    def _delta(self, event: dict[str, Any]) -> None:
+        block = self._map.get(event.get("index"))  # type: ignore[arg-type]
+        delta = event.get("delta")
+        if block is None or block.closed or not isinstance(delta, dict):
+            raise ProtocolViolation(self._delta_problem(event, block))
+        self.deltas += 1
+        kind = delta.get("type")
+        if kind == "text_delta":
+            text = delta["text"]
+            if block.seam is not None:
+                self._append_text(block, text)
+                return
+            block.text.append(text)
+            if self.on_text is not None:
+                self.on_text(text)
+        elif kind == "input_json_delta":
+            block.json.append(delta["partial_json"])
+            if self.on_tool_input is not None:
+                self.on_tool_input(delta["partial_json"])
+        elif kind == "thinking_delta":
+            block.thinking.append(delta["thinking"])
+            if self.on_thinking is not None:
+                self.on_thinking(delta["thinking"])
+        elif kind == "signature_delta":
+            block.signature = delta["signature"]
+        elif kind == "citations_delta":
+            if block.citations is None:
+                block.citations = []
+            block.citations.append(delta["citation"])
+        else:
+            if block.unknown is None:
+                block.unknown = []
+            block.unknown.append(delta)
+        if self.emit and block.index >= 0:
+            self.out.append({**event, "index": block.index})
+
+    def _append_text(self, block: Block, text: str) -> None:
+        seam = block.seam
+        assert seam is not None
+        kept, live = seam.feed(text)
+        if seam.done:
+            block.seam = None
+        if kept:
+            block.text.append(kept)
+            self._live_text(block, live)
+
+    def _live_text(self, block: Block, live: str) -> None:
+        if live and self.on_text is not None:
+            self.on_text(live)
+        if live and self.emit:
+            self.out.append({"type": "content_block_delta", "index": block.index,
+                             "delta": {"type": "text_delta", "text": live}})
+
+    def _delta_problem(self, event: dict[str, Any], block: Block | None) -> str:
+        if not isinstance(event.get("delta"), dict):
+            return f"content_block_delta has no delta object: {_excerpt(event)}"
+        if block is None:
+            return f"content_block_delta for index {event.get('index')} that never started"
+        return f"content_block_delta for index {event.get('index')} after its content_block_stop"
+
+    # -- results ----------------------------------------------------------------------------------
+
+    def message_dict(self) -> dict[str, Any]:
+        """The message so far, as the API's JSON shape."""
+        message = dict(self.message or {})
+        message["content"] = [block.to_dict() for block in self.blocks]
+        message["usage"] = self.total_usage()
+        stop = self.stop
+        message["stop_reason"] = stop.get("stop_reason")
+        message["stop_sequence"] = stop.get("stop_sequence")
+        for key, value in stop.items():
+            if key not in ("stop_reason", "stop_sequence") and (value is not None or key != "container"):
+                message[key] = value
+        return message
+
+
+def _excerpt(event: Any) -> str:
+    text = json.dumps(event) if not isinstance(event, str) else event
+    return text if len(text) <= 200 else text[:200] + "..."

@@ -1,0 +1,51 @@
+"""What happened in one call: the record of every request (attempt) made for it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Attempt:
+    """One request made for a call.
+
+    Attributes:
+        number: 1 for the first request, then 2, 3, ...
+        kind: "initial", "retry" (nothing kept from the one before), "resume" (continues a broken
+            stream) or "continue" (continues past max_tokens).
+        strategy: "prefill" or "instruction" for resume/continue requests, else None.
+        started_at, ended_at: wall-clock times (seconds since the epoch).
+        bytes_received, events: what arrived.
+        request_id: the server's `request-id`, when it sent one.
+        stop_reason: the stop reason the server gave, if the stream got that far.
+        error: one sentence on how it failed, or None.
+        usage: the usage of this request (estimated when the stream broke before the server sent it).
+        usage_estimated: True when output tokens were counted from the deltas received.
+        regenerated: characters received in earlier attempts that this one had to generate again
+            (a word fragment cut back, a thinking or tool block broken in the middle).
+        dropped: the blocks given up for regeneration, as received (nothing is lost).
+        aside: thinking the model did before continuing, kept here rather than in the message.
+        removed_overlap: text the model repeated at the seam and longcall removed.
+    """
+
+    number: int
+    kind: str = "initial"
+    strategy: str | None = None
+    started_at: float = 0.0
+    ended_at: float | None = None
+    bytes_received: int = 0
+    events: int = 0
+    request_id: str | None = None
+    stop_reason: str | None = None
+    error: str | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+    usage_estimated: bool = False
+    regenerated: int = 0
+    dropped: list[dict[str, Any]] = field(default_factory=list)
+    aside: list[dict[str, Any]] = field(default_factory=list)
+    removed_overlap: str = ""
+    first_token_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

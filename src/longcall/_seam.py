@@ -1,0 +1,121 @@
+"""The seam between a broken text block and its continuation.
+
+A continuation request sends the text received so far (`sent`, trailing whitespace stripped, since the
+API refuses a prefill that ends in whitespace) and the model answers with more text. `Seam` turns that
+answer into exactly the characters that come next:
+
+1. Overlap (continue-by-instruction only): the model often repeats the last words, or restarts the
+   sentence it was cut in. Any prefix of the answer that equals a suffix of `sent` starting at a word
+   start, and that ends at a word boundary, is removed; the longest such wins. Deciding needs the
+   answer's first characters, so they are held back until no longer candidate can match (at most the
+   length of the longest candidate, `MAX_OVERLAP` characters).
+2. Whitespace: the stitched block already holds `gap`, the whitespace that was stripped from `sent`
+   (and, by instruction, the word fragment cut off after it). The answer may or may not repeat it;
+   leading characters equal to `gap` are skipped, so it is never doubled and never lost.
+3. Already shown: `shown` is text the caller already received live but that was not sent (the word
+   fragment cut back before an instruction request). When the answer starts with it, those characters
+   are not reported again to live hooks; the block's text is the answer all the same.
+
+Every step is a prefix decision, made once; after it, text passes straight through.
+"""
+
+from __future__ import annotations
+
+MAX_OVERLAP = 2000
+
+
+def _word_starts(text: str) -> list[int]:
+    """Positions in `text` where a word starts, within MAX_OVERLAP of the end, nearest the end first."""
+    low = max(0, len(text) - MAX_OVERLAP)
+    starts = [i for i in range(low, len(text)) if not text[i].isspace() and (i == 0 or text[i - 1].isspace())]
+    starts.reverse()
+    return starts
+
+
+def _is_boundary(ch: str) -> bool:
+    return not ch.isalnum()
+
+
+class Seam:
+    """Stitches one continuation onto a text block. Feed the answer's text; get the text to append."""
+
+    __slots__ = ("_candidates", "_held", "_gap", "_shown", "_overlap_done", "removed_overlap", "done")
+
+    def __init__(self, *, sent: str, gap: str, shown: str = "", remove_overlap: bool) -> None:
+        self._candidates = [sent[i:] for i in _word_starts(sent)] if remove_overlap else []
+        self._overlap_done = not self._candidates
+        self._held = ""
+        self._gap = gap
+        self._shown = shown
+        self.removed_overlap = ""
+        self.done = False
+
+    def feed(self, text: str, *, final: bool = False) -> tuple[str, str]:
+        """Take answer text; return (text for the block, text for live hooks). Both may be empty."""
+        if self.done:
+            return text, text
+        held = self._held + text
+        if not self._overlap_done:
+            # The model may start its answer with whitespace before repeating itself.
+            body = held.lstrip()
+            cut = self._decide_overlap(body, final)
+            if cut is None:
+                self._held = held
+                return "", ""
+            self._overlap_done = True
+            if cut:
+                self.removed_overlap = body[:cut]
+                held = body[cut:]
+        if self._gap:
+            matched = 0
+            limit = min(len(self._gap), len(held))
+            while matched < limit and held[matched] == self._gap[matched]:
+                matched += 1
+            if matched == len(held) and matched < len(self._gap) and not final:
+                self._held = held  # the answer so far is all gap: wait to see more
+                return "", ""
+            held = held[matched:]
+            self._gap = ""
+        if self._shown:
+            if not held and not final:
+                self._held = ""
+                return "", ""
+            common = 0
+            limit = min(len(self._shown), len(held))
+            while common < limit and held[common] == self._shown[common]:
+                common += 1
+            if common == len(held) and common < len(self._shown) and not final:
+                self._held = held
+                return "", ""
+            live = held[common:]
+            self._shown = ""
+            self._held = ""
+            self.done = True
+            return held, live
+        self._held = ""
+        self.done = True
+        return held, held
+
+    def finish(self) -> tuple[str, str]:
+        """The answer ended: release whatever is still held."""
+        if self.done:
+            return "", ""
+        return self.feed("", final=True)
+
+    def _decide_overlap(self, body: str, final: bool) -> int | None:
+        """Length of the overlap at the start of `body`, or None while it cannot be known yet."""
+        best = 0
+        waiting = False
+        for candidate in self._candidates:
+            n = len(candidate)
+            if len(body) > n:
+                if n > best and body.startswith(candidate) and _is_boundary(body[n]):
+                    best = n
+            elif candidate.startswith(body):
+                if len(body) == n and final:
+                    best = max(best, n)
+                elif not final:
+                    waiting = True
+        if waiting:
+            return None
+        return best

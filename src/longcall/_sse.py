@@ -1,0 +1,93 @@
+"""Bytes to server-sent events, incrementally, by the WHATWG event-stream rules.
+
+`SSEDecoder.feed(chunk)` takes bytes as they come off the socket, in any chunking, and returns the
+events completed by them as `(event_type, data)` pairs; `flush()` ends the stream. No I/O here.
+
+Rules kept (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation):
+- a line ends at `\\r\\n`, `\\n` or `\\r`; a `\\r` at the end of a chunk waits for the next one, since a `\\n`
+  may follow it;
+- a line starting with `:` is a comment; a field without `:` has an empty value; one space after the
+  `:` is dropped; `id`, `retry` and unknown fields are ignored (the Messages API does not use them);
+- several `data` lines join with `\\n`; an event with no `data` line is not dispatched;
+- a missing `event` field gives the type `message`; a leading byte order mark is dropped.
+One deliberate difference: at the end of the stream, an event that has data but no blank line after
+it is still dispatched (the spec drops it), so a server that omits the last blank line loses nothing.
+
+`data` stays bytes: lines are split on `\\n` only, which never occurs inside a UTF-8 sequence, and
+`json.loads` takes bytes directly, so no text is decoded twice.
+"""
+
+from __future__ import annotations
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class SSEDecoder:
+    """Incremental event-stream parser. Cost is linear in the bytes fed."""
+
+    __slots__ = ("_pending", "_event", "_data", "_started")
+
+    def __init__(self) -> None:
+        self._pending = b""  # bytes of a line not yet ended
+        self._event = ""
+        self._data: list[bytes] = []
+        self._started = False
+
+    def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
+        """Add bytes; return the events they complete, in order."""
+        buffer = self._pending + chunk if self._pending else chunk
+        if not self._started:
+            if len(buffer) < 3 and _BOM.startswith(buffer):
+                self._pending = buffer
+                return []
+            self._started = True
+            if buffer.startswith(_BOM):
+                buffer = buffer[3:]
+        held = b""
+        if b"\r" in buffer:
+            if buffer.endswith(b"\r"):  # may be the first half of a \r\n split across chunks
+                held = b"\r"
+                buffer = buffer[:-1]
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        end = buffer.rfind(b"\n")
+        if end < 0:
+            self._pending = buffer + held
+            return []
+        self._pending = buffer[end + 1 :] + held
+        return self._lines(buffer[:end].split(b"\n"))
+
+    def flush(self) -> list[tuple[str, bytes]]:
+        """End of stream: dispatch what is left, including a last event with no blank line after it."""
+        rest = self._pending
+        self._pending = b""
+        if not self._started and rest.startswith(_BOM):
+            rest = rest[3:]
+        self._started = True
+        lines = rest.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n") if rest else []
+        lines.append(b"")
+        return self._lines(lines)
+
+    def _lines(self, lines: list[bytes]) -> list[tuple[str, bytes]]:
+        events: list[tuple[str, bytes]] = []
+        event = self._event
+        data = self._data
+        for line in lines:
+            if not line:
+                if data:
+                    events.append((event or "message", data[0] if len(data) == 1 else b"\n".join(data)))
+                    data = []
+                event = ""
+            elif line.startswith(b"data:"):
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif line.startswith(b"event:"):
+                event = (line[7:] if line[6:7] == b" " else line[6:]).decode("utf-8", "replace")
+            elif line[0] == 58:  # ":" comment
+                continue
+            elif line == b"data":
+                data.append(b"")
+            elif line == b"event":
+                event = ""
+            # id, retry and unknown fields: ignored
+        self._event = event
+        self._data = data
+        return events
