@@ -8,7 +8,6 @@ the driver loop differs (`_drivers`).
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import time
 import warnings
@@ -18,6 +17,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import anthropic
+from anthropic._base_client import AsyncAPIClient
 from anthropic._models import construct_type
 from anthropic.types import RawMessageStreamEvent
 
@@ -493,6 +493,6 @@ def wrap(
         client = client._target
     else:
         config = Config(policy=policy or Policy(), hooks=hooks, journal=journal, observers=list(observers or []))
-    if inspect.iscoroutinefunction(client.messages.create):
+    if isinstance(client, AsyncAPIClient):
         return AsyncLongClient(client, config)
     return LongClient(client, config)

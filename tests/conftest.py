@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from longcall.testing import Emulator
+
+from .replay import ReplayServer
+
+
+@pytest.fixture(autouse=True)
+def _journal_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own journal folder: nothing touches the real per-user one."""
+    monkeypatch.setenv("LONGCALL_HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[Emulator]:
+    with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def emulator(emulator_server: Emulator) -> Emulator:
+    emulator_server.reset()
+    return emulator_server
+
+
+@pytest.fixture(scope="session")
+def replay() -> Iterator[ReplayServer]:
+    server = ReplayServer()
+    yield server
+    server.close()
