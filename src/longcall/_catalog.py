@@ -271,10 +271,23 @@ def _find(model: str) -> ModelInfo | None:
     return None
 
 
+_VERSIONED = re.compile(r"claude-(?:opus|sonnet|haiku|[a-z]+)-(\d+)(?:-(\d{1,2}))?(?:-|$)")
+
+
+def _refuses_prefill(model: str) -> bool:
+    """Claude 4.6 and every later version refuse assistant prefill (the API's 400)."""
+    match = _VERSIONED.match(model.strip().lower())
+    if match is None:
+        return False
+    major, minor = int(match.group(1)), int(match.group(2) or 0)
+    return (major, minor) >= (4, 6)
+
+
 def _unknown_row(model: str) -> ModelInfo:
     # Conservative where a wrong guess costs a round trip, generous where the server is the judge:
     # most unknown names are newer models, which accept at least 64k output tokens. Prefill is assumed
-    # (the engine learns otherwise from the first 400), and Sonnet prices so a cost is never shown as 0.
+    # unless the name says Claude 4.6 or later (the engine also learns from the first 400), and Sonnet
+    # prices so a cost is never shown as 0.
     return ModelInfo(
         id=model,
         aliases=(),
@@ -282,7 +295,7 @@ def _unknown_row(model: str) -> ModelInfo:
         context_window=200_000,
         max_output=64_000,
         max_output_beta=None,
-        accepts_prefill=True,
+        accepts_prefill=not _refuses_prefill(model),
         thinking_modes=_ENABLED,
         price=Price.standard(3, 15),
         known=False,
