@@ -106,9 +106,16 @@ def test_lookup_matches_dated_and_cloud_spellings(name, expected):
 def test_unknown_model_gets_defaults_and_warns_once(name):
     info = unknown(name)
     assert (info.id, info.known, info.context_window, info.max_output) == (name, False, 200_000, 64_000)
-    assert info.accepts_prefill and info.thinking_modes == {"enabled"}
+    assert info.accepts_prefill == (name != "claude-opus-4-7")  # 4.6 and later refuse prefill
+    assert info.thinking_modes == {"enabled"}
     assert info.price == lookup("claude-sonnet-4-5").price
     assert lookup(name) == info  # no second warning: filterwarnings=error would raise
+
+
+@pytest.mark.parametrize("name, refuses", [("claude-sonnet-5", True), ("claude-haiku-5-5", True),
+                                           ("claude-opus-4-8-20270101", True), ("claude-foo-4-5", False)])
+def test_unknown_versions_from_4_6_on_refuse_prefill(name, refuses):
+    assert unknown(name).accepts_prefill is not refuses
 
 
 # requested, model, clamp, betas -> expected
