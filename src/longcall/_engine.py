@@ -289,8 +289,8 @@ class Generation:
             self.strategy = "instruction"
             return self._again(attempt, now, failure, delay=0.0)
         if not failure.transient:
-            if failure.kind == "http" and not has_content and not resuming and error is not None:
-                return Decision(error=error)  # the SDK's own exception, as the caller expects
+            if failure.kind in ("http", "unexpected") and not has_content and not resuming and error is not None:
+                return Decision(error=error)  # the SDK's own exception (or a bug of ours), unchanged
             cls = {"protocol": _errors.StreamProtocolError, "server": _errors.ServerError,
                    "http": _errors.ResumeRejected, "stall": _errors.StreamStalled}.get(failure.kind, _errors.GenerationFailed)
             return self._fail(cls, failure, error)

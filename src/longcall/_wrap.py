@@ -298,6 +298,12 @@ class LongClient(_Passthrough[anthropic.Anthropic]):
     def with_options(self, **options: Any) -> LongClient:
         return LongClient(self._target.with_options(**options), self._config)
 
+    def __enter__(self) -> LongClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._target.close()
+
     def __repr__(self) -> str:
         return f"<longcall {type(self._target).__name__} policy={self._config.policy!r}>"
 
@@ -445,6 +451,12 @@ class AsyncLongClient(_Passthrough[anthropic.AsyncAnthropic]):
 
     def with_options(self, **options: Any) -> AsyncLongClient:
         return AsyncLongClient(self._target.with_options(**options), self._config)
+
+    async def __aenter__(self) -> AsyncLongClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._target.close()
 
     def __repr__(self) -> str:
         return f"<longcall {type(self._target).__name__} policy={self._config.policy!r}>"
