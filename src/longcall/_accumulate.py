@@ -185,15 +185,11 @@ class Accumulator:
         self._continuation = continuation
 
     def finish_attempt(self) -> None:
-        """The attempt is over (ended, broken or abandoned): release text a seam still holds."""
+        """The attempt is over. A seam still deciding means the stream broke while the model was
+        repeating itself (or sending the stripped whitespace): what it holds is not new text, and
+        the next continuation starts again from the block as it is."""
         for block in self._map.values():
-            seam = block.seam
-            if seam is not None:
-                block.seam = None
-                kept, live = seam.finish()
-                if kept:
-                    block.text.append(kept)
-                    self._live_text(block, live)
+            block.seam = None
 
     def total_usage(self) -> dict[str, Any]:
         total: dict[str, Any] = {}

@@ -6,7 +6,8 @@ answer into exactly the characters that come next:
 
 1. Overlap (continue-by-instruction only): the model often repeats the last words, or restarts the
    sentence it was cut in. Any prefix of the answer that equals a suffix of `sent` starting at a word
-   start, and that ends at a word boundary, is removed; the longest such wins. Deciding needs the
+   start, and that ends at a word boundary, is removed; the longest such wins. A lone word counts only
+   when it starts a sentence: text does say "had had", and a model that repeats itself repeats more. Deciding needs the
    answer's first characters, so they are held back until no longer candidate can match (at most the
    length of the longest candidate, `MAX_OVERLAP` characters).
 2. Whitespace: the stitched block already holds `gap`, the whitespace that was stripped from `sent`
@@ -24,12 +25,20 @@ from __future__ import annotations
 MAX_OVERLAP = 2000
 
 
-def _word_starts(text: str) -> list[int]:
-    """Positions in `text` where a word starts, within MAX_OVERLAP of the end, nearest the end first."""
-    low = max(0, len(text) - MAX_OVERLAP)
-    starts = [i for i in range(low, len(text)) if not text[i].isspace() and (i == 0 or text[i - 1].isspace())]
-    starts.reverse()
-    return starts
+def _overlap_candidates(sent: str) -> list[str]:
+    """Suffixes of `sent` the model may repeat: from a word start, within MAX_OVERLAP of the end."""
+    low = max(0, len(sent) - MAX_OVERLAP)
+    candidates = []
+    for i in range(len(sent) - 1, low - 1, -1):
+        if sent[i].isspace() or (i > 0 and not sent[i - 1].isspace()):
+            continue
+        suffix = sent[i:]
+        before = sent[:i]
+        gap_start = len(before.rstrip())
+        starts_sentence = gap_start == 0 or "\n" in before[gap_start:] or before[gap_start - 1] in ".!?:"
+        if starts_sentence or any(ch.isspace() for ch in suffix):
+            candidates.append(suffix)
+    return candidates
 
 
 def _is_boundary(ch: str) -> bool:
@@ -42,7 +51,7 @@ class Seam:
     __slots__ = ("_candidates", "_held", "_gap", "_shown", "_overlap_done", "removed_overlap", "done")
 
     def __init__(self, *, sent: str, gap: str, shown: str = "", remove_overlap: bool) -> None:
-        self._candidates = [sent[i:] for i in _word_starts(sent)] if remove_overlap else []
+        self._candidates = _overlap_candidates(sent) if remove_overlap else []
         self._overlap_done = not self._candidates
         self._held = ""
         self._gap = gap

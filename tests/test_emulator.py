@@ -1,0 +1,675 @@
+"""The Messages API emulator, driven over loopback by the real `anthropic` client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import httpx2
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from longcall.testing import (
+    DEFAULT_MODEL,
+    PREFILL_REFUSED,
+    TRAILING_WHITESPACE,
+    Emulator,
+    Fault,
+    Script,
+)
+
+API_KEY = "sk-ant-test-secret"
+MODEL = DEFAULT_MODEL
+PROMPT = "Write 60 words about rivers"
+
+
+def ask(prompt: str) -> Any:
+    return [{"role": "user", "content": prompt}]
+
+
+def tokens(text: str) -> list[str]:
+    return re.findall(r"\S+\s*", text)
+
+
+def text_of(message: Any) -> str:
+    return "".join(block.text for block in message.content if block.type == "text")
+
+
+def stream_final(client: anthropic.Anthropic, **params: Any) -> Any:
+    params.setdefault("model", MODEL)
+    params.setdefault("max_tokens", 4000)
+    with client.messages.stream(**params) as stream:
+        return stream.get_final_message()
+
+
+def error_of(excinfo: pytest.ExceptionInfo[anthropic.APIStatusError]) -> dict[str, Any]:
+    body = excinfo.value.body
+    assert isinstance(body, dict)
+    return body
+
+
+@pytest.fixture
+def client(emulator: Emulator) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(base_url=emulator.url, api_key=API_KEY, max_retries=0) as client:
+        yield client
+
+
+@pytest.fixture
+def raw(emulator: Emulator) -> Iterator[httpx2.Client]:
+    with httpx2.Client(base_url=emulator.url, headers={"x-api-key": API_KEY}) as raw:
+        yield raw
+
+
+# -- the document ---------------------------------------------------------------------------------
+
+
+def test_create_returns_the_document(emulator: Emulator, client: anthropic.Anthropic) -> None:
+    response = client.messages.with_raw_response.create(model=MODEL, max_tokens=1000, messages=ask(PROMPT))
+    message = response.parse()
+    document = emulator.document(PROMPT)
+    assert text_of(message) == document
+    assert len(tokens(document)) == 60
+    assert document[0].isupper() and document.endswith(".")
+    assert message.stop_reason == "end_turn"
+    assert message.usage.output_tokens == 60
+    assert message.usage.input_tokens == 5
+    assert message.id.startswith("msg_emu_")
+    assert re.fullmatch(r"req_emu_\d+", response.headers["request-id"])
+
+
+def test_stream_accumulates_to_the_document(emulator: Emulator, client: anthropic.Anthropic) -> None:
+    message = stream_final(client, messages=ask(PROMPT))
+    assert text_of(message) == emulator.document(PROMPT)
+    assert message.usage.output_tokens == 60
+    assert message.stop_reason == "end_turn"
+
+
+def test_document_depends_on_model_system_and_messages(emulator: Emulator) -> None:
+    base = {"model": MODEL, "messages": ask(PROMPT)}
+    assert emulator.document(base) == emulator.document(PROMPT)
+    assert emulator.document({**base, "model": "claude-opus-4-6"}) != emulator.document(base)
+    assert emulator.document({**base, "system": "Be terse."}) != emulator.document(base)
+    assert emulator.document("Write 60 words about stones") != emulator.document(base)
+    block_content = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": PROMPT}]}],
+    }
+    assert emulator.document(block_content) == emulator.document(base)
+    assert len(tokens(emulator.document("Tell me something"))) == 200
+
+
+def test_wire_events_are_exactly_shaped(raw: httpx2.Client) -> None:
+    body = {"model": MODEL, "max_tokens": 3, "stream": True, "messages": ask(PROMPT)}
+    response = raw.post("/v1/messages", json=body)
+    assert response.headers["content-type"] == "text/event-stream"
+    assert response.headers["transfer-encoding"] == "chunked"
+    events = response.text.split("\n\n")
+    assert events[-1] == ""
+    names = [event.split("\n")[0] for event in events[:-1]]
+    assert names == [
+        "event: message_start",
+        "event: content_block_start",
+        "event: ping",
+        *["event: content_block_delta"] * 3,
+        "event: content_block_stop",
+        "event: message_delta",
+        "event: message_stop",
+    ]
+    assert events[2] == 'event: ping\ndata: {"type": "ping"}'
+    start = json.loads(events[0].split("data: ", 1)[1])
+    assert start["message"]["usage"] == {
+        "input_tokens": 5,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": 1,
+    }
+    delta = json.loads(events[-3].split("data: ", 1)[1])
+    assert delta == {
+        "type": "message_delta",
+        "delta": {"stop_reason": "max_tokens", "stop_sequence": None},
+        "usage": {"output_tokens": 3},
+    }
+
+
+def test_max_tokens_truncates(emulator: Emulator, client: anthropic.Anthropic) -> None:
+    message = stream_final(client, messages=ask(PROMPT), max_tokens=7)
+    assert text_of(message) == "".join(tokens(emulator.document(PROMPT))[:7])
+    assert message.stop_reason == "max_tokens"
+    assert message.usage.output_tokens == 7
+
+
+def test_stop_sequences(emulator: Emulator, client: anthropic.Anthropic) -> None:
+    document = emulator.document(PROMPT)
+    sequence = tokens(document)[9].strip(" ,.\n")
+    message = stream_final(client, messages=ask(PROMPT), stop_sequences=["never-there", sequence])
+    assert text_of(message) == document[: document.index(sequence)]
+    assert message.stop_reason == "stop_sequence"
+    assert message.stop_sequence == sequence
+
+
+def test_thinking_comes_first_and_counts_against_max_tokens(
+    emulator: Emulator, client: anthropic.Anthropic
+) -> None:
+    thinking: Any = {"type": "enabled", "budget_tokens": 1024}
+    message = stream_final(client, messages=ask(PROMPT), max_tokens=2000, thinking=thinking)
+    assert [block.type for block in message.content] == ["thinking", "text"]
+    assert len(tokens(message.content[0].thinking)) == 40
+    assert message.content[0].signature.startswith("sig_")
+    assert text_of(message) == emulator.document(PROMPT)
+    assert message.usage.output_tokens == 100
+    short = stream_final(
+        client, messages=ask(PROMPT), max_tokens=5, thinking={"type": "enabled", "budget_tokens": 3}
+    )
+    assert [block.type for block in short.content] == ["thinking", "text"]
+    assert text_of(short) == "".join(tokens(emulator.document(PROMPT))[:2])
+    assert short.stop_reason == "max_tokens"
+
+
+# -- scripts --------------------------------------------------------------------------------------
+
+SCRIPTED: list[dict[str, Any]] = [
+    {"type": "thinking", "thinking": "Let me look this up.", "signature": "sig_given"},
+    {"type": "redacted_thinking", "data": "ZW5jcnlwdGVk"},
+    {
+        "type": "server_tool_use",
+        "id": "srvtoolu_1",
+        "name": "web_search",
+        "input": {"query": "longest rivers"},
+    },
+    {
+        "type": "web_search_tool_result",
+        "tool_use_id": "srvtoolu_1",
+        "content": [
+            {"type": "web_search_result", "url": "https://example.com", "title": "Rivers", "page_age": None}
+        ],
+    },
+    {
+        "type": "text",
+        "text": "The Nile is the longest river.",
+        "citations": [
+            {
+                "type": "char_location",
+                "cited_text": "The Nile",
+                "document_index": 0,
+                "document_title": "Rivers",
+                "start_char_index": 0,
+                "end_char_index": 8,
+            }
+        ],
+    },
+    {
+        "type": "tool_use",
+        "id": "toolu_1",
+        "name": "get_weather",
+        "input": {"city": "Cairo", "days": [1, 2, 3]},
+    },
+    {"type": "mystery_block", "payload": {"x": 1}},
+]
+
+
+def test_scripted_blocks_come_through_the_stream_accumulator(
+    emulator: Emulator, client: anthropic.Anthropic
+) -> None:
+    emulator.script("Which river is longest?", Script(content=SCRIPTED, stop_reason="tool_use"))
+    streamed = stream_final(client, messages=ask("Which river is longest?"))
+    assert [block.to_dict() for block in streamed.content] == SCRIPTED
+    assert streamed.stop_reason == "tool_use"
+    created = client.messages.create(model=MODEL, max_tokens=100, messages=ask("Which river is longest?"))
+    assert [block.to_dict() for block in created.content] == SCRIPTED
+    assert created.usage.output_tokens == streamed.usage.output_tokens > 0
+    assert emulator.document("Which river is longest?") == "The Nile is the longest river."
+
+
+def test_script_fills_in_ids_signatures_and_raw_deltas(emulator: Emulator, raw: httpx2.Client) -> None:
+    content: list[dict[str, Any]] = [
+        {"type": "thinking", "thinking": "Hmm."},
+        {"type": "tool_use", "name": "f", "input": {}},
+        {"type": "mystery_block"},
+    ]
+    odd_delta = {"type": "mystery_delta", "value": 7}
+    emulator.script(
+        "go", Script(content=content, raw_deltas={2: [odd_delta]}, usage_extra={"output_tokens": 9})
+    )
+    body = {"model": MODEL, "max_tokens": 100, "messages": ask("go")}
+    message = raw.post("/v1/messages", json=body).json()
+    assert message["content"][0]["signature"].startswith("sig_")
+    assert message["content"][1]["id"].startswith("toolu_emu_")
+    assert message["usage"]["output_tokens"] == 9
+    streamed = raw.post("/v1/messages", json={**body, "stream": True}).text
+    assert json.dumps(odd_delta, separators=(",", ":")) in streamed
+    assert '"usage":{"output_tokens":9}' in streamed
+
+
+# -- prefill --------------------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(cut=st.integers(min_value=1, max_value=10_000))
+def test_prefill_continues_the_document_exactly(emulator_server: Emulator, cut: int) -> None:
+    document = emulator_server.document(PROMPT)
+    cut = cut % (len(document) - 1) + 1
+    prefix = document[:cut].rstrip()
+    messages: Any = [*ask(PROMPT), {"role": "assistant", "content": prefix}]
+    with anthropic.Anthropic(base_url=emulator_server.url, api_key=API_KEY, max_retries=0) as client:
+        message = client.messages.create(model=MODEL, max_tokens=1000, messages=messages)
+    assert prefix + text_of(message) == document
+    assert message.stop_reason == "end_turn"
+
+
+def test_prefill_mid_word_and_token_counts(emulator: Emulator, client: anthropic.Anthropic) -> None:
+    document = emulator.document(PROMPT)
+    words = tokens(document)
+    prefix = "".join(words[:10]) + words[10][:2]
+    messages: Any = [*ask(PROMPT), {"role": "assistant", "content": [{"type": "text", "text": prefix}]}]
+    message = stream_final(client, messages=messages, max_tokens=3)
+    assert text_of(message) == words[10][2:] + words[11] + words[12]
+    assert message.usage.output_tokens == 3
+    assert message.stop_reason == "max_tokens"
+
+
+def test_prefill_not_from_the_document_starts_afresh(client: anthropic.Anthropic) -> None:
+    messages: Any = [*ask(PROMPT), {"role": "assistant", "content": "Once upon a time"}]
+    message = client.messages.create(model=MODEL, max_tokens=1000, messages=messages)
+    assert text_of(message).startswith(" ") and text_of(message)[1].isupper()
+    assert message.usage.output_tokens == 60
+
+
+def test_prefill_with_trailing_whitespace_is_refused(client: anthropic.Anthropic) -> None:
+    messages: Any = [*ask(PROMPT), {"role": "assistant", "content": "The river "}]
+    with pytest.raises(anthropic.BadRequestError) as excinfo:
+        client.messages.create(model=MODEL, max_tokens=100, messages=messages)
+    assert error_of(excinfo)["error"] == {"type": "invalid_request_error", "message": TRAILING_WHITESPACE}
+    assert TRAILING_WHITESPACE == "final assistant content cannot end with trailing whitespace"
+
+
+def test_models_that_refuse_prefill(emulator: Emulator, client: anthropic.Anthropic) -> None:
+    messages: Any = [*ask(PROMPT), {"role": "assistant", "content": "The"}]
+    expected = {
+        "type": "invalid_request_error",
+        "message": "This model does not support assistant message prefill. "
+        "The conversation must end with a user message.",
+    }
+    assert expected["message"] == PREFILL_REFUSED
+    with pytest.raises(anthropic.BadRequestError) as excinfo:
+        client.messages.create(model="claude-sonnet-4-6", max_tokens=100, messages=messages)
+    assert error_of(excinfo)["error"] == expected
+    with pytest.raises(anthropic.BadRequestError) as excinfo:
+        thinking: Any = {"type": "enabled", "budget_tokens": 50}
+        client.messages.create(model=MODEL, max_tokens=100, messages=messages, thinking=thinking)
+    assert error_of(excinfo)["error"] == expected
+    emulator.refuse_prefill_models.discard("claude-sonnet-4-6")
+    message = client.messages.create(model="claude-sonnet-4-6", max_tokens=100, messages=messages)
+    assert message.stop_reason == "end_turn"
+    emulator.reset()
+    assert "claude-sonnet-4-6" in emulator.refuse_prefill_models
+
+
+# -- continuing by instruction --------------------------------------------------------------------
+
+
+def continue_messages(partial: str) -> Any:
+    return [
+        *ask(PROMPT),
+        {"role": "assistant", "content": partial},
+        {"role": "user", "content": "Continue exactly where you left off."},
+    ]
+
+
+@pytest.mark.parametrize("keep_space", [False, True])
+def test_continue_without_overlap(emulator: Emulator, client: anthropic.Anthropic, keep_space: bool) -> None:
+    document = emulator.document(PROMPT)
+    partial = "".join(tokens(document)[:23])
+    partial = partial if keep_space else partial.rstrip()
+    message = stream_final(client, messages=continue_messages(partial))
+    assert partial + text_of(message) == document
+    assert emulator.document({"messages": continue_messages(partial)}) == document
+
+
+def test_continue_repeating_words(emulator: Emulator, client: anthropic.Anthropic) -> None:
+    emulator.continuation_overlap = "repeat_words"
+    document = emulator.document(PROMPT)
+    partial = "".join(tokens(document)[:23]).rstrip()
+    message = stream_final(client, messages=continue_messages(partial))
+    third_last_word = [match.start() for match in re.finditer(r"\S+", partial)][-3]
+    assert text_of(message) == document[third_last_word:]
+    assert message.usage.output_tokens == 60 - 20
+
+
+def test_continue_restarting_the_sentence(emulator: Emulator, client: anthropic.Anthropic) -> None:
+    document = emulator.document(PROMPT)
+    partial = "".join(tokens(document)[:23]).rstrip()
+    fault = Fault(overlap="restart_sentence")
+    for cut in (partial, partial[:-1]):  # mid-sentence, and mid-word
+        emulator.add_faults(fault)
+        message = stream_final(client, messages=continue_messages(cut))
+        ends = [match.end() for match in re.finditer(r"\.\s+", cut)]
+        assert text_of(message) == document[(ends[-1] if ends else 0) :]
+    assert emulator.continuation_overlap == "none"
+
+
+def test_continue_with_thinking_thinks_again(emulator: Emulator, client: anthropic.Anthropic) -> None:
+    document = emulator.document(PROMPT)
+    partial = "".join(tokens(document)[:30]).rstrip()
+    thinking: Any = {"type": "enabled", "budget_tokens": 1024}
+    message = stream_final(client, messages=continue_messages(partial), thinking=thinking)
+    assert [block.type for block in message.content] == ["thinking", "text"]
+    assert partial + text_of(message) == document
+
+
+# -- usage ----------------------------------------------------------------------------------------
+
+SYSTEM: Any = [
+    {"type": "text", "text": "You are a patient writer. " * 10, "cache_control": {"type": "ephemeral"}}
+]
+
+
+def test_prompt_cache_created_then_read(emulator: Emulator, client: anthropic.Anthropic) -> None:
+    first = client.messages.create(model=MODEL, max_tokens=5, system=SYSTEM, messages=ask(PROMPT))
+    second = stream_final(client, max_tokens=5, system=SYSTEM, messages=ask(PROMPT))
+    assert (first.usage.cache_creation_input_tokens, first.usage.cache_read_input_tokens) == (50, 0)
+    assert (second.usage.cache_creation_input_tokens, second.usage.cache_read_input_tokens) == (0, 50)
+    assert first.usage.input_tokens == second.usage.input_tokens == 5
+    emulator.reset()
+    third = client.messages.create(model=MODEL, max_tokens=5, system=SYSTEM, messages=ask(PROMPT))
+    assert third.usage.cache_creation_input_tokens == 50
+    plain = client.messages.create(model=MODEL, max_tokens=5, messages=ask(PROMPT))
+    assert (plain.usage.cache_creation_input_tokens, plain.usage.cache_read_input_tokens) == (0, 0)
+
+
+def test_count_tokens_matches_usage(client: anthropic.Anthropic) -> None:
+    tools = [{"name": "get_weather", "description": "Weather for a city", "input_schema": {"type": "object"}}]
+    messages: Any = [
+        {"role": "user", "content": [{"type": "text", "text": "What is the weather in Cairo?"}]},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "t1", "name": "get_weather", "input": {}}],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "Hot and dry"}]},
+    ]
+    params: dict[str, Any] = {"model": MODEL, "system": "Be brief.", "tools": tools, "messages": messages}
+    counted = client.messages.count_tokens(**params)
+    message = client.messages.create(max_tokens=5, **params)
+    # words of text, +1 per tool_use, +1 per tool_result plus its words, + len(json(tool)) // 4 per tool
+    assert (
+        counted.input_tokens
+        == message.usage.input_tokens
+        == 2 + 6 + 1 + (1 + 3) + len(json.dumps(tools[0])) // 4
+    )
+
+
+# -- faults ---------------------------------------------------------------------------------------
+
+
+def test_http_error_fault_with_retry_after(emulator: Emulator, client: anthropic.Anthropic) -> None:
+    emulator.add_faults(Fault(status=529, retry_after=3, retry_after_ms=3000))
+    with pytest.raises(anthropic.APIStatusError) as excinfo:
+        client.messages.create(model=MODEL, max_tokens=5, messages=ask(PROMPT))
+    error = excinfo.value
+    assert error.status_code == 529
+    assert error.response.headers["retry-after"] == "3"
+    assert error.response.headers["retry-after-ms"] == "3000"
+    assert error.body == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "Overloaded"},
+        "request_id": error.response.headers["request-id"],
+    }
+    assert error.request_id == error.response.headers["request-id"]
+    assert emulator.requests[-1].fault == Fault(status=529, retry_after=3, retry_after_ms=3000)
+    assert emulator.requests[-1].status == 529
+
+
+def test_faults_are_taken_in_order_then_none(emulator: Emulator, client: anthropic.Anthropic) -> None:
+    emulator.add_faults(Fault(status=429), Fault(status=500, message="boom"))
+    with pytest.raises(anthropic.RateLimitError) as rate_limited:
+        client.messages.create(model=MODEL, max_tokens=5, messages=ask(PROMPT))
+    with pytest.raises(anthropic.InternalServerError) as server_error:
+        client.messages.create(model=MODEL, max_tokens=5, messages=ask(PROMPT))
+    assert error_of(rate_limited)["error"]["type"] == "rate_limit_error"
+    assert error_of(server_error)["error"] == {"type": "api_error", "message": "boom"}
+    assert client.messages.create(model=MODEL, max_tokens=5, messages=ask(PROMPT)).stop_reason == "max_tokens"
+
+
+def test_error_event_mid_stream(emulator: Emulator, client: anthropic.Anthropic) -> None:
+    emulator.add_faults(Fault(error_after_events=6))
+    received: list[str] = []
+    with (
+        pytest.raises(anthropic.APIStatusError) as excinfo,
+        client.messages.stream(model=MODEL, max_tokens=100, messages=ask(PROMPT)) as stream,
+    ):
+        received.extend(stream.text_stream)
+    assert error_of(excinfo)["error"] == {"type": "overloaded_error", "message": "Overloaded"}
+    assert excinfo.value.status_code == 200
+    assert "".join(received) == "".join(tokens(emulator.document(PROMPT))[:3])
+    assert emulator.requests[-1].output_tokens_sent == 3
+
+
+def test_drop_after_bytes(emulator: Emulator, client: anthropic.Anthropic, raw: httpx2.Client) -> None:
+    emulator.add_faults(Fault(drop_after_bytes=700))
+    body = {"model": MODEL, "max_tokens": 100, "stream": True, "messages": ask(PROMPT)}
+    received = b""
+    with pytest.raises(httpx2.TransportError), raw.stream("POST", "/v1/messages", json=body) as response:
+        for chunk in response.iter_bytes():
+            received += chunk
+    assert len(received) == 700
+    full = raw.post("/v1/messages", json=body).content
+
+    def same_id(data: bytes) -> bytes:
+        return re.sub(rb"msg_emu_\d+", b"msg_emu_N", data)
+
+    assert same_id(full).startswith(same_id(received))
+
+    emulator.add_faults(Fault(drop_after_bytes=900))
+    with (
+        pytest.raises((httpx2.TransportError, anthropic.APIConnectionError)),
+        client.messages.stream(model=MODEL, max_tokens=100, messages=ask(PROMPT)) as stream,
+    ):
+        for _ in stream:
+            pass
+    emulator.add_faults(Fault(drop_after_bytes=50))
+    with pytest.raises(anthropic.APIConnectionError):
+        client.messages.create(model=MODEL, max_tokens=100, messages=ask(PROMPT))
+
+
+def test_stall_and_tokens_per_second(emulator: Emulator, client: anthropic.Anthropic) -> None:
+    emulator.add_faults(Fault(stall_after_events=4, stall_seconds=0.3))
+    started = time.monotonic()
+    message = stream_final(client, messages=ask(PROMPT))
+    assert time.monotonic() - started >= 0.3
+    assert text_of(message) == emulator.document(PROMPT)
+    emulator.add_faults(Fault(tokens_per_second=100))
+    started = time.monotonic()
+    stream_final(client, messages=ask(PROMPT), max_tokens=11)
+    assert time.monotonic() - started >= 0.1
+
+
+def test_fault_from_header(emulator: Emulator, client: anthropic.Anthropic) -> None:
+    header = {"x-emulator-fault": json.dumps({"status": 503, "error_type": "overloaded_error"})}
+    with pytest.raises(anthropic.APIStatusError) as excinfo:
+        client.messages.create(model=MODEL, max_tokens=5, messages=ask(PROMPT), extra_headers=header)
+    assert excinfo.value.status_code == 503
+    assert error_of(excinfo)["error"]["type"] == "overloaded_error"
+    emulator.add_faults(Fault(status=429))
+    with pytest.raises(anthropic.RateLimitError):  # the queue takes precedence
+        client.messages.create(model=MODEL, max_tokens=5, messages=ask(PROMPT), extra_headers=header)
+    bad = {"x-emulator-fault": '{"stauts": 500}'}
+    with pytest.raises(anthropic.BadRequestError, match="stauts"):
+        client.messages.create(model=MODEL, max_tokens=5, messages=ask(PROMPT), extra_headers=bad)
+
+
+def test_fault_rejects_nonsense() -> None:
+    with pytest.raises(ValueError, match="overlap"):
+        Fault(overlap="sideways")
+    with pytest.raises(ValueError, match="status"):
+        Fault(status=200)
+
+
+# -- HTTP -----------------------------------------------------------------------------------------
+
+
+def test_errors_have_the_api_shape(emulator: Emulator, raw: httpx2.Client) -> None:
+    anonymous = raw.post("/v1/messages", json={}, headers={"x-api-key": ""})
+    assert anonymous.status_code == 401
+    assert anonymous.json() == {
+        "type": "error",
+        "error": {"type": "authentication_error", "message": "x-api-key header is required"},
+        "request_id": anonymous.headers["request-id"],
+    }
+    assert raw.get("/v1/nothing").json()["error"]["type"] == "not_found_error"
+    cases = [
+        ({"max_tokens": 5, "messages": ask("hi")}, "model: Field required"),
+        ({"model": MODEL, "messages": ask("hi")}, "max_tokens: Field required"),
+        ({"model": MODEL, "max_tokens": 0, "messages": ask("hi")}, "max_tokens"),
+        ({"model": MODEL, "max_tokens": 5, "messages": []}, "messages"),
+        ({"model": MODEL, "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}, "role"),
+        ({"model": MODEL, "max_tokens": 5, "messages": [{"role": "assistant", "content": "x"}]}, "user"),
+    ]
+    for body, message in cases:
+        response = raw.post("/v1/messages", json=body)
+        assert response.status_code == 400, body
+        error = response.json()
+        assert error["error"]["type"] == "invalid_request_error"
+        assert message in error["error"]["message"]
+        assert error["request_id"] == response.headers["request-id"]
+    ids = [record.request_id for record in emulator.requests]
+    assert len(set(ids)) == len(ids) == 8
+
+
+def test_requests_are_recorded_with_secrets_redacted(emulator: Emulator, client: anthropic.Anthropic) -> None:
+    client.messages.create(model=MODEL, max_tokens=5, messages=ask(PROMPT))
+    with httpx2.Client(base_url=emulator.url) as raw:
+        raw.get("/v1/models", headers={"x-api-key": API_KEY})
+    record, listing = emulator.requests
+    assert (record.method, record.path, record.status) == ("POST", "/v1/messages", 200)
+    assert (listing.method, listing.path, listing.status) == ("GET", "/v1/models", 200)
+    assert record.headers["authorization"] == listing.headers["x-api-key"] == "***"  # this SDK sends a bearer
+    assert API_KEY not in repr(emulator.requests)
+    assert record.body["messages"] == ask(PROMPT)
+    assert record.usage == {
+        "input_tokens": 5,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": 5,
+    }
+    assert record.output_tokens_sent == 5
+
+
+def test_models_list(client: anthropic.Anthropic) -> None:
+    models = list(client.models.list())
+    assert MODEL in [model.id for model in models]
+    assert all(model.type == "model" and model.display_name for model in models)
+    assert client.models.retrieve(MODEL).id == MODEL
+
+
+def test_async_client_and_batched_chunks() -> None:
+    async def run(url: str) -> tuple[str, str]:
+        async with anthropic.AsyncAnthropic(base_url=url, api_key=API_KEY, max_retries=0) as client:
+            async with client.messages.stream(model=MODEL, max_tokens=1000, messages=ask(PROMPT)) as stream:
+                message = await stream.get_final_message()
+            return text_of(message), message.stop_reason or ""
+
+    with Emulator(events_per_chunk=7) as emulator:
+        assert asyncio.run(run(emulator.url)) == (emulator.document(PROMPT), "end_turn")
+
+
+def test_concurrent_streams(emulator: Emulator) -> None:
+    prompts = [f"Write {50 + i} words about stones" for i in range(16)]
+    results: dict[str, str] = {}
+
+    def work(prompt: str) -> None:
+        with anthropic.Anthropic(base_url=emulator.url, api_key=API_KEY, max_retries=0) as client:
+            results[prompt] = text_of(stream_final(client, messages=ask(prompt)))
+
+    threads = [threading.Thread(target=work, args=(prompt,)) for prompt in prompts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {prompt: emulator.document(prompt) for prompt in prompts}
+
+
+def test_long_document_streams_fast(emulator: Emulator, raw: httpx2.Client) -> None:
+    prompt = "Write 50000 words about everything"
+    body = {"model": MODEL, "max_tokens": 60_000, "stream": True, "messages": ask(prompt)}
+    started = time.monotonic()
+    with raw.stream("POST", "/v1/messages", json=body) as response:
+        size = sum(len(chunk) for chunk in response.iter_bytes())
+    assert time.monotonic() - started < 3
+    assert size > 50_000 * 100
+    assert emulator.requests[-1].output_tokens_sent == 50_000
+
+
+def test_close_does_not_wait_for_stalled_streams() -> None:
+    errors: list[BaseException] = []
+    emulator = Emulator().start()
+    emulator.add_faults(Fault(stall_after_events=3, stall_seconds=60))
+
+    def work() -> None:
+        with anthropic.Anthropic(base_url=emulator.url, api_key=API_KEY, max_retries=0) as client:
+            try:
+                stream_final(client, messages=ask(PROMPT))
+            except (httpx2.TransportError, anthropic.APIConnectionError) as exc:
+                errors.append(exc)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    while not emulator.requests:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    started = time.monotonic()
+    emulator.close()
+    thread.join(5)
+    assert time.monotonic() - started < 2
+    assert not thread.is_alive() and len(errors) == 1
+
+
+def test_pytest_plugin_shares_one_reset_server(tmp_path: Any) -> None:
+    (tmp_path / "test_inner.py").write_text(
+        "from longcall.testing import Emulator\n"
+        'pytest_plugins = ["longcall.testing.pytest_plugin"]\n'
+        "seen = []\n"
+        "def test_one(emulator, emulator_server):\n"
+        "    assert isinstance(emulator, Emulator) and emulator is emulator_server\n"
+        "    emulator.refuse_prefill_models.clear()\n"
+        "    seen.append(emulator.url)\n"
+        "def test_two(emulator):\n"
+        "    assert seen == [emulator.url] and emulator.refuse_prefill_models\n"
+    )
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_inner.py"]
+    environment = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    result = subprocess.run(
+        command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert "2 passed" in result.stdout, result.stdout + result.stderr
+
+
+def test_serve_prints_how_to_connect_and_stops_on_ctrl_c() -> None:
+    code = "from longcall.testing import serve; serve(port=0)"
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        url = re.search(r"ANTHROPIC_BASE_URL=(\S+)", line)
+        assert url is not None and "ANTHROPIC_API_KEY=anything" in line
+        with anthropic.Anthropic(base_url=url.group(1), api_key=API_KEY, max_retries=0) as client:
+            assert (
+                client.messages.create(model=MODEL, max_tokens=3, messages=ask(PROMPT)).usage.output_tokens
+                == 3
+            )
+        process.send_signal(signal.SIGINT)
+        assert process.wait(5) == 0
+    finally:
+        process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
