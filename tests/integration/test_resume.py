@@ -219,3 +219,48 @@ def test_async_streams_resume_concurrently(emulator: Emulator) -> None:
     messages = asyncio.run(run())
     for request, message in zip(requests, messages, strict=True):
         assert message.content[0].text == emulator.document(request)
+
+
+TOOL_SCRIPT = [
+    {"type": "thinking", "thinking": "The user wants weather for three cities; call the tool for each. " * 3},
+    {"type": "text", "text": "Let me check the weather in each of the three cities you named, one at a time."},
+    {"type": "tool_use", "id": "toolu_A", "name": "get_weather",
+     "input": {"city": "Paris", "days": list(range(30)), "notes": "x" * 300}},
+    {"type": "tool_use", "id": "toolu_B", "name": "get_weather", "input": {"city": "Oslo", "nested": {"a": [1, {"b": None}]}}},
+]
+
+
+@pytest.mark.parametrize("strategy", ["prefill", "instruction"])
+@SETTINGS
+@given(data=st.data())
+def test_tool_use_stream_broken_anywhere_ends_valid(emulator: Emulator, strategy: str, data: st.DataObject) -> None:
+    from longcall.testing import Script
+
+    emulator.reset()
+    thinking = strategy == "instruction"
+    content = TOOL_SCRIPT if thinking else TOOL_SCRIPT[1:]
+    emulator.script("weather please", Script(content=content, stop_reason="tool_use"))
+    request = {"model": strategy_model(strategy), "max_tokens": 8000,
+               "messages": [{"role": "user", "content": "weather please"}],
+               **({"thinking": {"type": "adaptive"}} if thinking else {})}
+    size = body_size(emulator, request)
+    emulator.reset()
+    emulator.script("weather please", Script(content=content, stop_reason="tool_use"))
+    drops = [1 + p * (size - 2) // 10_000 for p in data.draw(st.lists(st.integers(0, 10_000), min_size=1,
+                                                                       max_size=2))]
+    emulator.add_faults(*[Fault(drop_after_bytes=n) for n in drops])
+    tool_input: list[str] = []
+    message = create("sync", emulator.url, {"policy": FAST, "on_tool_input": tool_input.append}, **request)
+    assert message.stop_reason == "tool_use"
+    got = [block.to_dict() for block in message.content]
+    for block, expected in zip(got, content, strict=True):
+        assert block["type"] == expected["type"]
+        if block["type"] == "thinking":
+            assert block["thinking"] == expected["thinking"] and block["signature"].startswith("sig_")
+        elif block["type"] == "text":
+            assert block["text"] == expected["text"]
+        else:
+            assert block["input"] == expected["input"] and block["id"] == expected["id"]
+            assert "partial_json" not in block  # never half-parsed
+    assert tool_input  # streamed live through the hook
+    check_usage(message)

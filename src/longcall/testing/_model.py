@@ -10,6 +10,8 @@ Invariants:
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 import random
@@ -327,11 +329,39 @@ def plan_reply(body: Mapping[str, Any], state: ModelState) -> Reply:
         if prefix != prefix.rstrip():
             raise invalid(TRAILING_WHITESPACE)
     usage = input_usage(body, state.remember_prefix)
+    original = original_messages(messages)
+    if len(original) < len(messages):  # a continuation of a scripted reply goes on with its rest
+        prompt = last_user_text(original)
+        script = state.scripts.get(prompt) if prompt is not None else None
+        if script is not None:
+            written = messages[len(original)]["content"]
+            return _scripted_reply(continue_script(script, written), usage, state.message_number)
     prompt = last_user_text(messages)
     script = state.scripts.get(prompt) if prompt is not None else None
     if script is not None:
         return _scripted_reply(script, usage, state.message_number)
     return _generated_reply(body, state, usage)
+
+
+def continue_script(script: Script, written: object) -> Script:
+    """The rest of a scripted reply after the assistant content already `written` (a continuation).
+
+    Written blocks that match the script's are skipped; a last written text block that the script's
+    text starts with continues from where it stops. Anything else gets the whole script again."""
+    blocks = [{"type": "text", "text": written}] if isinstance(written, str) else list(written or [])
+    content = list(script.content)
+    for index, block in enumerate(blocks):
+        if index >= len(content) or block.get("type") != content[index].get("type"):
+            return script
+        if block.get("type") == "text":
+            full = content[index].get("text", "")
+            done = block.get("text", "")
+            if index == len(blocks) - 1 and full.startswith(done) and full != done:
+                rest = {**content[index], "text": full[len(done):]}
+                return dataclasses.replace(script, content=[rest, *content[index + 1:]])
+            if full != done:
+                return script
+    return dataclasses.replace(script, content=content[len(blocks):])
 
 
 def _reply_pieces(body: Mapping[str, Any], overlap: str) -> list[str]:
