@@ -112,8 +112,15 @@ def test_unknown_model_gets_defaults_and_warns_once(name):
     assert lookup(name) == info  # no second warning: filterwarnings=error would raise
 
 
-@pytest.mark.parametrize("name, refuses", [("claude-sonnet-5", True), ("claude-haiku-5-5", True),
-                                           ("claude-opus-4-8-20270101", True), ("claude-foo-4-5", False)])
+@pytest.mark.parametrize(
+    "name, refuses",
+    [
+        ("claude-sonnet-5", True),
+        ("claude-haiku-5-5", True),
+        ("claude-opus-4-8-20270101", True),
+        ("claude-foo-4-5", False),
+    ],
+)
 def test_unknown_versions_from_4_6_on_refuse_prefill(name, refuses):
     assert unknown(name).accepts_prefill is not refuses
 

@@ -13,43 +13,84 @@ from hypothesis import strategies as st
 import longcall
 from longcall._engine import Generation
 
-START = {"type": "message_start", "message": {"id": "m1", "type": "message", "role": "assistant", "model": "x",
-                                              "content": [], "stop_reason": None, "stop_sequence": None,
-                                              "usage": {"input_tokens": 5, "output_tokens": 1}}}
+START = {
+    "type": "message_start",
+    "message": {
+        "id": "m1",
+        "type": "message",
+        "role": "assistant",
+        "model": "x",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 5, "output_tokens": 1},
+    },
+}
 
 
 def events() -> list[dict[str, Any]]:
     text = ["Héllo", " wörld", " ☃", "\n\nNext"]
     return [
         START,
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
-        *({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": t}} for t in ["a", "b c"]),
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+        },
+        *(
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": t}}
+            for t in ["a", "b c"]
+        ),
         {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "sig"}},
         {"type": "content_block_stop", "index": 0},
         {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
         {"type": "ping"},
-        *({"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": t}} for t in text),
+        *(
+            {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": t}}
+            for t in text
+        ),
         {"type": "content_block_stop", "index": 1},
-        {"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "t", "name": "f", "input": {}}},
-        *({"type": "content_block_delta", "index": 2, "delta": {"type": "input_json_delta", "partial_json": p}}
-          for p in ['{"k": ', '"v☃"', ', "n": [1', ", 2]}"]),
+        {
+            "type": "content_block_start",
+            "index": 2,
+            "content_block": {"type": "tool_use", "id": "t", "name": "f", "input": {}},
+        },
+        *(
+            {
+                "type": "content_block_delta",
+                "index": 2,
+                "delta": {"type": "input_json_delta", "partial_json": p},
+            }
+            for p in ['{"k": ', '"v☃"', ', "n": [1', ", 2]}"]
+        ),
         {"type": "content_block_stop", "index": 2},
         {"type": "content_block_start", "index": 3, "content_block": {"type": "mystery", "x": 1}},
         {"type": "content_block_delta", "index": 3, "delta": {"type": "mystery_delta", "y": 2}},
         {"type": "content_block_stop", "index": 3},
-        {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-         "usage": {"output_tokens": 42}},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+            "usage": {"output_tokens": 42},
+        },
         {"type": "message_stop"},
     ]
 
 
-BODY = "".join(f"event: {e['type']}\r\ndata: {json.dumps(e, ensure_ascii=False)}\r\n\r\n" for e in events()).encode()
+BODY = "".join(
+    f"event: {e['type']}\r\ndata: {json.dumps(e, ensure_ascii=False)}\r\n\r\n" for e in events()
+).encode()
 
 
 def run(chunks: list[bytes]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     seen: list[dict[str, Any]] = []
-    gen = Generation({"model": "x", "max_tokens": 100, "messages": []}, longcall.Policy(),
-                     hooks=longcall.Hooks(on_event=seen.append), now=0.0, wall=0.0, random=lambda: 0.5)
+    gen = Generation(
+        {"model": "x", "max_tokens": 100, "messages": []},
+        longcall.Policy(),
+        hooks=longcall.Hooks(on_event=seen.append),
+        now=0.0,
+        wall=0.0,
+        random=lambda: 0.5,
+    )
     gen.request(0.0, 0.0)
     for chunk in chunks:
         if gen.feed(chunk, 0.0):
@@ -77,7 +118,11 @@ def test_one_shot_message() -> None:
     assert message["content"][0] == {"type": "thinking", "thinking": "ab c", "signature": "sig"}
     assert message["content"][1]["text"] == "Héllo wörld ☃\n\nNext"
     assert message["content"][2]["input"] == {"k": "v☃", "n": [1, 2]}
-    assert message["content"][3] == {"type": "mystery", "x": 1, "unknown_deltas": [{"type": "mystery_delta", "y": 2}]}
+    assert message["content"][3] == {
+        "type": "mystery",
+        "x": 1,
+        "unknown_deltas": [{"type": "mystery_delta", "y": 2}],
+    }
     assert message["usage"] == {"input_tokens": 5, "output_tokens": 42}
     assert message["stop_reason"] == "tool_use"
 
@@ -104,8 +149,9 @@ def test_policy_is_immutable_and_readable() -> None:
     assert policy.replace(resume=False).resume is False and policy.resume is True
 
 
-@pytest.mark.parametrize("bad", [{"max_attempts": 0}, {"strategy": "guess"}, {"idle_timeout": -1},
-                                 {"max_output_tokens_total": 0}])
+@pytest.mark.parametrize(
+    "bad", [{"max_attempts": 0}, {"strategy": "guess"}, {"idle_timeout": -1}, {"max_output_tokens_total": 0}]
+)
 def test_policy_rejects_nonsense(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         longcall.Policy(**bad)
@@ -119,8 +165,7 @@ def test_backoff_is_capped_and_jittered() -> None:
 
 
 def test_public_names() -> None:
-    public = {name for name in dir(longcall) if not name.startswith("_")} - {
-        "openai", "testing", "journal"}
+    public = {name for name in dir(longcall) if not name.startswith("_")} - {"openai", "testing", "journal"}
     modules = {name for name in public if type(getattr(longcall, name)).__name__ == "module"}
     assert sorted(longcall.__all__) == longcall.__all__
     assert set(longcall.__all__) - {"__version__"} == public - modules

@@ -45,7 +45,9 @@ def decode(stream: bytes, cuts: list[int]) -> list[tuple[str, bytes]]:
 
 
 field_line = st.one_of(
-    st.builds(lambda v: b"data: " + v, st.sampled_from([b'{"type":"ping"}', b"x", b"", b" two", "é€😀".encode()])),
+    st.builds(
+        lambda v: b"data: " + v, st.sampled_from([b'{"type":"ping"}', b"x", b"", b" two", "é€😀".encode()])
+    ),
     st.builds(lambda v: b"data:" + v, st.sampled_from([b"tight", b"", b"  spaced"])),
     st.just(b"data"),
     st.builds(lambda v: b"event: " + v, st.sampled_from([b"content_block_delta", b"error", b""])),
@@ -83,8 +85,10 @@ def test_byte_by_byte_equals_one_shot(stream: bytes) -> None:
 
 
 def test_real_shape() -> None:
-    stream = (b'event: message_start\ndata: {"a":1}\n\n: keep-alive\n\nevent: ping\r\ndata:{"b":2}\r\n\r\n'
-              b"data: line1\ndata: line2\n\n")
+    stream = (
+        b'event: message_start\ndata: {"a":1}\n\n: keep-alive\n\nevent: ping\r\ndata:{"b":2}\r\n\r\n'
+        b"data: line1\ndata: line2\n\n"
+    )
     assert decode(stream, []) == [
         ("message_start", b'{"a":1}'),
         ("ping", b'{"b":2}'),

@@ -17,9 +17,44 @@ from longcall._resume import INSTRUCTION, plan_continuation
 
 # Overlap removal cannot tell a model repeating itself from a text that really repeats its last words
 # right at the cut, so documents here never repeat a word (that is the heuristic's precondition).
-WORDS = ["river", "stone", "light", "a", "the", "quiet", "Mountain", "don't", "x", "naïve", "雪", "bridge",
-         "I", "to", "of", "lantern", "Sea", "evening", "walks", "well-known", "42", "(aside)", "é", "on",
-         "mat", "cat", "sat", "green", "over", "under", "near", "far", "Tower", "map", "key", "door"]
+WORDS = [
+    "river",
+    "stone",
+    "light",
+    "a",
+    "the",
+    "quiet",
+    "Mountain",
+    "don't",
+    "x",
+    "naïve",
+    "雪",
+    "bridge",
+    "I",
+    "to",
+    "of",
+    "lantern",
+    "Sea",
+    "evening",
+    "walks",
+    "well-known",
+    "42",
+    "(aside)",
+    "é",
+    "on",
+    "mat",
+    "cat",
+    "sat",
+    "green",
+    "over",
+    "under",
+    "near",
+    "far",
+    "Tower",
+    "map",
+    "key",
+    "door",
+]
 SEPARATORS = [" ", " ", " ", ", ", ". ", ".\n\n", "\n", "  ", "\t"]
 
 
@@ -37,8 +72,19 @@ def chunked(text: str, cuts: list[int]) -> list[str]:
 
 
 def start_events(acc: Accumulator) -> None:
-    acc.feed({"type": "message_start", "message": {"id": "m", "type": "message", "role": "assistant",
-                                                   "model": "x", "content": [], "usage": {"input_tokens": 1}}})
+    acc.feed(
+        {
+            "type": "message_start",
+            "message": {
+                "id": "m",
+                "type": "message",
+                "role": "assistant",
+                "model": "x",
+                "content": [],
+                "usage": {"input_tokens": 1},
+            },
+        }
+    )
 
 
 def feed_text(acc: Accumulator, pieces: list[str], stop: bool = True) -> None:
@@ -59,8 +105,15 @@ def sentence_start(text: str) -> int:
     return best
 
 
-def stitch(document: str, cut: int, strategy: str, overlap: str, drop_gap: bool,
-           first_cuts: list[int], answer_cuts: list[int]) -> tuple[str, str, dict[str, Any]]:
+def stitch(
+    document: str,
+    cut: int,
+    strategy: str,
+    overlap: str,
+    drop_gap: bool,
+    first_cuts: list[int],
+    answer_cuts: list[int],
+) -> tuple[str, str, dict[str, Any]]:
     live: list[str] = []
     acc = Accumulator(on_text=live.append)
     acc.begin_attempt(None)
@@ -69,7 +122,7 @@ def stitch(document: str, cut: int, strategy: str, overlap: str, drop_gap: bool,
     original = {"model": "x", "max_tokens": 100, "messages": [{"role": "user", "content": "go"}]}
     plan = plan_continuation(original, acc, strategy=strategy, cache_resume=False, max_tokens=50)
     sent = plan.continuation.sent if plan.continuation else ""
-    answer = document[len(sent):] if sent else document
+    answer = document[len(sent) :] if sent else document
     if sent and plan.continuation and plan.continuation.shown:
         pass  # the cut-back fragment is in document[len(sent):] already
     if strategy == "instruction" and sent:
@@ -78,9 +131,9 @@ def stitch(document: str, cut: int, strategy: str, overlap: str, drop_gap: bool,
             repeat = " ".join(words[-2:])
             answer = repeat + answer if answer[:1].isspace() or not answer else repeat + " " + answer.lstrip()
             if sent.endswith(repeat) is False:
-                answer = document[len(sent):]
+                answer = document[len(sent) :]
         elif overlap == "restart_sentence":
-            answer = sent[sentence_start(sent):] + answer
+            answer = sent[sentence_start(sent) :] + answer
     if drop_gap and sent:
         answer = answer.lstrip() if overlap == "none" or strategy == "prefill" else answer
     acc.begin_attempt(plan.continuation)
@@ -90,10 +143,15 @@ def stitch(document: str, cut: int, strategy: str, overlap: str, drop_gap: bool,
 
 
 @settings(max_examples=300, deadline=None)
-@given(documents(), st.data(), st.sampled_from(["prefill", "instruction"]),
-       st.sampled_from(["none", "repeat_words", "restart_sentence"]))
-def test_stitched_text_equals_the_unbroken_text(document: str, data: st.DataObject, strategy: str,
-                                               overlap: str) -> None:
+@given(
+    documents(),
+    st.data(),
+    st.sampled_from(["prefill", "instruction"]),
+    st.sampled_from(["none", "repeat_words", "restart_sentence"]),
+)
+def test_stitched_text_equals_the_unbroken_text(
+    document: str, data: st.DataObject, strategy: str, overlap: str
+) -> None:
     cut = data.draw(st.integers(1, len(document)))
     first_cuts = data.draw(st.lists(st.integers(0, cut), max_size=6))
     answer_cuts = data.draw(st.lists(st.integers(0, len(document) * 2), max_size=8))
@@ -109,13 +167,14 @@ def test_stitched_text_equals_the_unbroken_text(document: str, data: st.DataObje
 
 @settings(max_examples=200, deadline=None)
 @given(documents(), st.data())
-def test_whitespace_stripped_for_prefill_is_put_back_when_the_answer_omits_it(document: str,
-                                                                              data: st.DataObject) -> None:
+def test_whitespace_stripped_for_prefill_is_put_back_when_the_answer_omits_it(
+    document: str, data: st.DataObject
+) -> None:
     cut = data.draw(st.integers(1, len(document)))
     text, _, _ = stitch(document, cut, "prefill", "none", True, [], [])
     received = document[:cut]
     sent = received.rstrip()
-    assert text == received + document[len(sent):].lstrip()  # received text kept exactly, nothing doubled
+    assert text == received + document[len(sent) :].lstrip()  # received text kept exactly, nothing doubled
 
 
 def test_instruction_cuts_back_to_a_word_boundary_and_counts_it() -> None:
@@ -125,7 +184,10 @@ def test_instruction_cuts_back_to_a_word_boundary_and_counts_it() -> None:
     feed_text(acc, ["The cat sat on th"], stop=False)
     original = {"model": "x", "max_tokens": 100, "messages": [{"role": "user", "content": "go"}]}
     plan = plan_continuation(original, acc, strategy="instruction", cache_resume=False, max_tokens=50)
-    assert plan.params["messages"][1] == {"role": "assistant", "content": [{"type": "text", "text": "The cat sat on"}]}
+    assert plan.params["messages"][1] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "The cat sat on"}],
+    }
     assert plan.regenerated == len("th")
 
 

@@ -1,8 +1,8 @@
 """longcall: long Claude generations that stream, resume and are never lost.
 
-    import anthropic, longcall
-    client = longcall.wrap(anthropic.Anthropic())
-    message = client.messages.create(model="claude-sonnet-4-5", max_tokens=64000, messages=[...])
+import anthropic, longcall
+client = longcall.wrap(anthropic.Anthropic())
+message = client.messages.create(model="claude-sonnet-4-5", max_tokens=64000, messages=[...])
 """
 
 from ._catalog import ModelInfo, Price, UnknownModelWarning, cost, lookup

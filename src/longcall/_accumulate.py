@@ -45,8 +45,19 @@ TextHook = Callable[[str], None]
 class Block:
     """One content block as it streams."""
 
-    __slots__ = ("start", "text", "thinking", "json", "citations", "signature", "unknown", "closed", "seam",
-                 "index", "input")
+    __slots__ = (
+        "start",
+        "text",
+        "thinking",
+        "json",
+        "citations",
+        "signature",
+        "unknown",
+        "closed",
+        "seam",
+        "index",
+        "input",
+    )
 
     def __init__(self, start: dict[str, Any], index: int) -> None:
         self.start = start
@@ -282,8 +293,12 @@ class Accumulator:
                 block = continuation.block
                 self._continuation = None
                 block.closed = False
-                block.seam = Seam(sent=continuation.sent, gap=continuation.gap, shown=continuation.shown,
-                                  remove_overlap=continuation.remove_overlap)
+                block.seam = Seam(
+                    sent=continuation.sent,
+                    gap=continuation.gap,
+                    shown=continuation.shown,
+                    remove_overlap=continuation.remove_overlap,
+                )
                 if start.get("text"):
                     self._append_text(block, start["text"])
                 if start.get("citations"):
@@ -370,8 +385,13 @@ class Accumulator:
         if live and self.on_text is not None:
             self.on_text(live)
         if live and self.emit:
-            self.out.append({"type": "content_block_delta", "index": block.index,
-                             "delta": {"type": "text_delta", "text": live}})
+            self.out.append(
+                {
+                    "type": "content_block_delta",
+                    "index": block.index,
+                    "delta": {"type": "text_delta", "text": live},
+                }
+            )
 
     def _delta_problem(self, event: dict[str, Any], block: Block | None) -> str:
         if not isinstance(event.get("delta"), dict):

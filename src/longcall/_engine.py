@@ -65,7 +65,9 @@ class Observer(Protocol):
     def call_started(self, call: Generation) -> None: ...
     def checkpoint(self, call: Generation) -> None: ...
     def attempt_ended(self, call: Generation, attempt: Attempt) -> None: ...
-    def call_ended(self, call: Generation, message: LongcallMessage | None, error: BaseException | None) -> None: ...
+    def call_ended(
+        self, call: Generation, message: LongcallMessage | None, error: BaseException | None
+    ) -> None: ...
 
 
 @dataclass
@@ -110,8 +112,12 @@ class Generation:
         self.policy = policy
         self.hooks = hooks or Hooks()
         self.call_id = call_id or uuid.uuid4().hex[:12]
-        self.acc = Accumulator(on_text=self.hooks.on_text, on_thinking=self.hooks.on_thinking,
-                               on_tool_input=self.hooks.on_tool_input, emit=emit)
+        self.acc = Accumulator(
+            on_text=self.hooks.on_text,
+            on_thinking=self.hooks.on_thinking,
+            on_tool_input=self.hooks.on_tool_input,
+            emit=emit,
+        )
         self.attempts: list[Attempt] = []
         self.strategy = choose_strategy(policy.strategy, params, accepts_prefill=accepts_prefill)
         self.started = now
@@ -136,8 +142,12 @@ class Generation:
 
     def request(self, now: float, wall: float) -> dict[str, Any]:
         """Start the next attempt; return the keyword arguments for `messages.create(stream=True)`."""
-        attempt = Attempt(number=len(self.attempts) + 1, kind=self._next_kind, started_at=wall,
-                          strategy=self.strategy if self._next_kind in ("resume", "continue") else None)
+        attempt = Attempt(
+            number=len(self.attempts) + 1,
+            kind=self._next_kind,
+            started_at=wall,
+            strategy=self.strategy if self._next_kind in ("resume", "continue") else None,
+        )
         self.attempts.append(attempt)
         self._attempt = attempt
         self._decoder = SSEDecoder()
@@ -174,8 +184,10 @@ class Generation:
             self._dispatch(events)
         if self.hooks.observers:
             self._checkpoint_bytes += len(chunk)
-            if (self._checkpoint_bytes >= self.policy.checkpoint_bytes
-                    or now - self._checkpoint_at >= self.policy.checkpoint_interval):
+            if (
+                self._checkpoint_bytes >= self.policy.checkpoint_bytes
+                or now - self._checkpoint_at >= self.policy.checkpoint_interval
+            ):
                 self._checkpoint_at = now
                 self._checkpoint_bytes = 0
                 for observer in self.hooks.observers:
@@ -264,35 +276,56 @@ class Generation:
         output = int(self.acc.attempt_usage.get("output_tokens") or 0)
         self.total_output += output
         if attempt.stop_reason == "max_tokens" and policy.continue_on_max_tokens:
-            budget_left = None if policy.max_output_tokens_total is None else (
-                policy.max_output_tokens_total - self.total_output)
-            if (budget_left is None or budget_left > 0) and len(self.attempts) < policy.max_attempts \
-                    and not self._past_deadline(now):
+            budget_left = (
+                None
+                if policy.max_output_tokens_total is None
+                else (policy.max_output_tokens_total - self.total_output)
+            )
+            if (
+                (budget_left is None or budget_left > 0)
+                and len(self.attempts) < policy.max_attempts
+                and not self._past_deadline(now)
+            ):
                 self.segment_output = 0
                 limit = self.max_tokens if budget_left is None else min(self.max_tokens, budget_left)
                 self._plan("continue", limit)
                 return Decision(delay=0.0)
         return Decision(message=self.message())
 
-    def _after_failure(self, attempt: Attempt, failure: Failure, error: BaseException | None,
-                       now: float) -> Decision:
+    def _after_failure(
+        self, attempt: Attempt, failure: Failure, error: BaseException | None, now: float
+    ) -> Decision:
         attempt.error = failure.message
         self._last_failure = failure
         self.segment_output += int(self.acc.attempt_usage.get("output_tokens") or 0)
         self.total_output += int(self.acc.attempt_usage.get("output_tokens") or 0)
         has_content = bool(self.acc.blocks)
         resuming = attempt.kind in ("resume", "continue")
-        if failure.kind == "http" and failure.status == 400 and resuming and attempt.strategy == "prefill" \
-                and is_prefill_refusal(failure.message):
+        if (
+            failure.kind == "http"
+            and failure.status == 400
+            and resuming
+            and attempt.strategy == "prefill"
+            and is_prefill_refusal(failure.message)
+        ):
             # The model refuses prefill: remember it and continue by instruction instead.
             PREFILL_REFUSED.add(str(self.params.get("model")))
             self.strategy = "instruction"
             return self._again(attempt, now, failure, delay=0.0)
         if not failure.transient:
-            if failure.kind in ("http", "unexpected") and not has_content and not resuming and error is not None:
+            if (
+                failure.kind in ("http", "unexpected")
+                and not has_content
+                and not resuming
+                and error is not None
+            ):
                 return Decision(error=error)  # the SDK's own exception (or a bug of ours), unchanged
-            cls = {"protocol": _errors.StreamProtocolError, "server": _errors.ServerError,
-                   "http": _errors.ResumeRejected, "stall": _errors.StreamStalled}.get(failure.kind, _errors.GenerationFailed)
+            cls = {
+                "protocol": _errors.StreamProtocolError,
+                "server": _errors.ServerError,
+                "http": _errors.ResumeRejected,
+                "stall": _errors.StreamStalled,
+            }.get(failure.kind, _errors.GenerationFailed)
             return self._fail(cls, failure, error)
         if has_content and not self.policy.resume:
             return self._fail(self._failure_class(failure), failure, error)
@@ -301,8 +334,11 @@ class Generation:
         if self._past_deadline(now):
             return self._fail(_errors.StreamStalled, Failure("stall", False, "the deadline passed"), error)
         retries = sum(1 for a in self.attempts if a.error is not None)
-        delay = failure.retry_after if failure.retry_after is not None else self.policy.backoff(
-            retries, self._random())
+        delay = (
+            failure.retry_after
+            if failure.retry_after is not None
+            else self.policy.backoff(retries, self._random())
+        )
         if failure.kind in ("stall", "incomplete", "network") and has_content:
             delay = 0.0  # content was flowing: a broken connection is not a reason to wait
         if self.policy.deadline is not None:
@@ -317,8 +353,13 @@ class Generation:
         """Prepare the next request: continue what `acc` holds, or start over when nothing can be kept."""
         if self.acc.blocks and kind != "retry" and self.strategy == "instruction":
             max_tokens += _OVERLAP_ALLOWANCE
-        plan = plan_continuation(self.params, self.acc, strategy=self.strategy,
-                                 cache_resume=self.policy.cache_resume, max_tokens=max_tokens)
+        plan = plan_continuation(
+            self.params,
+            self.acc,
+            strategy=self.strategy,
+            cache_resume=self.policy.cache_resume,
+            max_tokens=max_tokens,
+        )
         if plan.continuation is None:  # nothing to continue from: the same request again, in full
             kind = "retry"
             self.segment_output = 0
@@ -336,18 +377,32 @@ class Generation:
             self.attempts[-1].dropped.extend(plan.dropped)
 
     def _failure_class(self, failure: Failure) -> type[_errors.GenerationFailed]:
-        return {"stall": _errors.StreamStalled, "server": _errors.ServerError, "http": _errors.ServerError,
-                "protocol": _errors.StreamProtocolError}.get(failure.kind, _errors.StreamIncomplete)
+        return {
+            "stall": _errors.StreamStalled,
+            "server": _errors.ServerError,
+            "http": _errors.ServerError,
+            "protocol": _errors.StreamProtocolError,
+        }.get(failure.kind, _errors.StreamIncomplete)
 
-    def _fail(self, cls: type[_errors.GenerationFailed], failure: Failure, error: BaseException | None,
-              exhausted: bool = False) -> Decision:
+    def _fail(
+        self,
+        cls: type[_errors.GenerationFailed],
+        failure: Failure,
+        error: BaseException | None,
+        exhausted: bool = False,
+    ) -> Decision:
         partial = self.partial()
         kept = _kept(partial)
         why = failure.message
         if exhausted:
             why += f", and all {self.policy.max_attempts} attempts are used"
-        exc = cls(f"Generation failed: {why}; {kept}.", partial=partial, attempts=self.attempts,
-                  cause=error, call_id=self.call_id)
+        exc = cls(
+            f"Generation failed: {why}; {kept}.",
+            partial=partial,
+            attempts=self.attempts,
+            cause=error,
+            call_id=self.call_id,
+        )
         if error is not None:
             exc.__cause__ = error
         return Decision(error=exc)
@@ -389,8 +444,10 @@ class Generation:
     def final_events(self, message: LongcallMessage) -> list[dict[str, Any]]:
         """The closing events of the stitched stream: one message_delta with the summed usage, then stop."""
         stop = dict(self.acc.stop)
-        return [{"type": "message_delta", "delta": stop, "usage": self.acc.total_usage()},
-                {"type": "message_stop"}]
+        return [
+            {"type": "message_delta", "delta": stop, "usage": self.acc.total_usage()},
+            {"type": "message_stop"},
+        ]
 
     # -- restoring a journaled call ---------------------------------------------------------------
 

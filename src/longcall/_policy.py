@@ -64,7 +64,9 @@ class Policy:
         if self.max_attempts < 1:
             raise ValueError(f"Policy.max_attempts must be at least 1, not {self.max_attempts}")
         if self.strategy not in ("auto", "prefill", "instruction"):
-            raise ValueError(f"Policy.strategy must be 'auto', 'prefill' or 'instruction', not {self.strategy!r}")
+            raise ValueError(
+                f"Policy.strategy must be 'auto', 'prefill' or 'instruction', not {self.strategy!r}"
+            )
         for name in ("backoff_initial", "backoff_max", "idle_timeout", "deadline", "checkpoint_interval"):
             value = getattr(self, name)
             if value is not None and value < 0:

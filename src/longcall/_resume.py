@@ -63,9 +63,18 @@ def _request_block(block: Block) -> dict[str, Any]:
     if kind == "text":
         return {"type": "text", "text": data.get("text") or ""}
     if kind == "thinking":
-        return {"type": "thinking", "thinking": data.get("thinking") or "", "signature": data.get("signature") or ""}
+        return {
+            "type": "thinking",
+            "thinking": data.get("thinking") or "",
+            "signature": data.get("signature") or "",
+        }
     if kind in ("tool_use", "server_tool_use"):
-        return {"type": kind, "id": data.get("id"), "name": data.get("name"), "input": data.get("input") or {}}
+        return {
+            "type": kind,
+            "id": data.get("id"),
+            "name": data.get("name"),
+            "input": data.get("input") or {},
+        }
     data.pop("unknown_deltas", None)
     data.pop("citations", None) if data.get("citations") is None else None
     return data
@@ -96,7 +105,11 @@ def _with_breakpoint(messages: list[dict[str, Any]], params: dict[str, Any]) -> 
         return messages
     last = dict(messages[-1])
     blocks = _content_blocks(last.get("content"))
-    if not blocks or blocks[-1].get("cache_control") or blocks[-1].get("type") in ("thinking", "redacted_thinking"):
+    if (
+        not blocks
+        or blocks[-1].get("cache_control")
+        or blocks[-1].get("type") in ("thinking", "redacted_thinking")
+    ):
         return messages
     blocks[-1] = {**blocks[-1], "cache_control": {"type": "ephemeral"}}
     last["content"] = blocks
@@ -106,8 +119,13 @@ def _with_breakpoint(messages: list[dict[str, Any]], params: dict[str, Any]) -> 
 class ContinuationPlan:
     """A continuation request and how to stitch its answer."""
 
-    def __init__(self, params: dict[str, Any], continuation: Continuation | None, regenerated: int,
-                 dropped: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        params: dict[str, Any],
+        continuation: Continuation | None,
+        regenerated: int,
+        dropped: list[dict[str, Any]],
+    ) -> None:
         self.params = params
         self.continuation = continuation
         self.regenerated = regenerated
@@ -154,7 +172,7 @@ def plan_continuation(
         block.start = {**block.start, "text": ""}
         block.text = [text] if text else []
     sent = text.rstrip()
-    gap = text[len(sent):]
+    gap = text[len(sent) :]
 
     content = [_request_block(b) for b in acc.blocks[:last_text]]
     if sent:
@@ -171,8 +189,9 @@ def plan_continuation(
         if strategy == "instruction":
             messages.append({"role": "user", "content": INSTRUCTION})
     params["messages"] = messages
-    continuation = Continuation(block, sent=sent, gap=gap, shown=shown,
-                                remove_overlap=strategy == "instruction" and bool(sent))
+    continuation = Continuation(
+        block, sent=sent, gap=gap, shown=shown, remove_overlap=strategy == "instruction" and bool(sent)
+    )
     return ContinuationPlan(params, continuation, regenerated, dropped)
 
 

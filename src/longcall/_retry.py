@@ -67,8 +67,9 @@ def classify(error: BaseException | None) -> Failure:
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
             error_type = str(body["error"].get("type") or "")
         transient = status in RETRY_STATUSES or error_type in RETRY_ERROR_TYPES
-        return Failure("http", transient, f"HTTP {status}: {error.message}",
-                       _retry_after(error.response.headers), status)
+        return Failure(
+            "http", transient, f"HTTP {status}: {error.message}", _retry_after(error.response.headers), status
+        )
     if isinstance(error, (httpx2.TimeoutException, anthropic.APITimeoutError)):
         if isinstance(error, (httpx2.ConnectTimeout, httpx2.PoolTimeout)):
             return Failure("network", True, "the connection timed out")

@@ -7,9 +7,9 @@ answer into exactly the characters that come next:
 1. Overlap (continue-by-instruction only): the model often repeats the last words, or restarts the
    sentence it was cut in. Any prefix of the answer that equals a suffix of `sent` starting at a word
    start, and that ends at a word boundary, is removed; the longest such wins. A lone word counts only
-   when it starts a sentence: text does say "had had", and a model that repeats itself repeats more. Deciding needs the
-   answer's first characters, so they are held back until no longer candidate can match (at most the
-   length of the longest candidate, `MAX_OVERLAP` characters).
+   when it starts a sentence: text does say "had had", and a model that repeats itself repeats more.
+   Deciding needs the answer's first characters, so they are held back until no longer candidate can
+   match (at most the length of the longest candidate, `MAX_OVERLAP` characters).
 2. Whitespace: the stitched block already holds `gap`, the whitespace that was stripped from `sent`
    (and, by instruction, the word fragment cut off after it). The answer may or may not repeat it;
    leading characters equal to `gap` are skipped, so it is never doubled and never lost.

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import anthropic
 from anthropic._base_client import AsyncAPIClient
@@ -104,13 +104,23 @@ def prepare(params: dict[str, Any], config: Config, *, emit: bool) -> tuple[Gene
     requested = params.get("max_tokens")
     if requested is not None and (isinstance(requested, bool) or not isinstance(requested, int)):
         validate_params(params)
-    max_tokens, warning = resolve_max_tokens(requested, info, clamp=policy.clamp_max_tokens, betas=_betas(params))
+    max_tokens, warning = resolve_max_tokens(
+        requested, info, clamp=policy.clamp_max_tokens, betas=_betas(params)
+    )
     if warning:
         warnings.warn(warning, stacklevel=4)
     params["max_tokens"] = max_tokens
     validate_params(params)
-    gen = Generation(params, policy, hooks=hooks, emit=emit, accepts_prefill=info.accepts_prefill,
-                     now=time.monotonic(), wall=time.time(), random=jitter)
+    gen = Generation(
+        params,
+        policy,
+        hooks=hooks,
+        emit=emit,
+        accepts_prefill=info.accepts_prefill,
+        now=time.monotonic(),
+        wall=time.time(),
+        random=jitter,
+    )
     counted = config.token_counts.get(_count_key(params)) if policy.precheck else None
     return gen, counted
 
@@ -122,8 +132,7 @@ def precheck(gen: Generation, input_tokens: int, config: Config) -> None:
 
 def typed_event(event: dict[str, Any]) -> RawMessageStreamEvent:
     """An event dict as the SDK's own type, as `create(stream=True)` yields it."""
-    typed: RawMessageStreamEvent = construct_type(type_=RawMessageStreamEvent, value=event)  # type: ignore[arg-type]
-    return typed
+    return cast(RawMessageStreamEvent, construct_type(type_=RawMessageStreamEvent, value=event))
 
 
 def _check_client(client: Any) -> None:
@@ -238,8 +247,9 @@ class LongMessageStreamManager:
         self._stream = LongMessageStream(self._make())
         return self._stream
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._stream is not None:
             self._stream.close()
 
@@ -398,8 +408,9 @@ class AsyncLongMessageStreamManager:
         self._stream = AsyncLongMessageStream(await self._make())
         return self._stream
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._stream is not None:
             await self._stream.close()
 
@@ -495,16 +506,30 @@ def wrap(
         InvalidRequest: the client is not one longcall can drive.
     """
     _check_client(client)
-    hooks = {name: value for name, value in (("on_text", on_text), ("on_thinking", on_thinking),
-             ("on_tool_input", on_tool_input), ("on_event", on_event), ("on_attempt", on_attempt))
-             if value is not None}
+    hooks = {
+        name: value
+        for name, value in (
+            ("on_text", on_text),
+            ("on_thinking", on_thinking),
+            ("on_tool_input", on_tool_input),
+            ("on_event", on_event),
+            ("on_attempt", on_attempt),
+        )
+        if value is not None
+    }
     if isinstance(client, (LongClient, AsyncLongClient)):
         base = client._config
-        config = replace(base, policy=policy or base.policy, hooks={**base.hooks, **hooks},
-                         journal=base.journal if journal is DEFAULT_JOURNAL else journal)
+        config = replace(
+            base,
+            policy=policy or base.policy,
+            hooks={**base.hooks, **hooks},
+            journal=base.journal if journal is DEFAULT_JOURNAL else journal,
+        )
         client = client._target
     else:
-        config = Config(policy=policy or Policy(), hooks=hooks, journal=journal, observers=list(observers or []))
+        config = Config(
+            policy=policy or Policy(), hooks=hooks, journal=journal, observers=list(observers or [])
+        )
     if isinstance(client, AsyncAPIClient):
-        return AsyncLongClient(client, config)
+        return AsyncLongClient(cast(anthropic.AsyncAnthropic, client), config)
     return LongClient(client, config)

@@ -13,8 +13,12 @@ import longcall
 def client(kind: str, url: str, **wrap_options: Any) -> Any:
     wrap_options.setdefault("journal", None)
     if kind == "sync":
-        return longcall.wrap(anthropic.Anthropic(base_url=url, api_key="test-key", max_retries=0), **wrap_options)
-    return longcall.wrap(anthropic.AsyncAnthropic(base_url=url, api_key="test-key", max_retries=0), **wrap_options)
+        return longcall.wrap(
+            anthropic.Anthropic(base_url=url, api_key="test-key", max_retries=0), **wrap_options
+        )
+    return longcall.wrap(
+        anthropic.AsyncAnthropic(base_url=url, api_key="test-key", max_retries=0), **wrap_options
+    )
 
 
 def create(kind: str, url: str, wrap_options: dict[str, Any] | None = None, **params: Any) -> Any:

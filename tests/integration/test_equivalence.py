@@ -21,37 +21,93 @@ from longcall.testing import Emulator, Script
 
 from ..replay import ReplayServer, sse
 
-CITATION = {"type": "char_location", "cited_text": "The grass is green.", "document_index": 0,
-            "document_title": "Facts", "start_char_index": 0, "end_char_index": 19}
+CITATION = {
+    "type": "char_location",
+    "cited_text": "The grass is green.",
+    "document_index": 0,
+    "document_title": "Facts",
+    "start_char_index": 0,
+    "end_char_index": 19,
+}
 
 SCRIPTS: dict[str, Script] = {
     "text": Script(content=[{"type": "text", "text": "Hello there, general reader. " * 40}]),
     "citations": Script(content=[{"type": "text", "text": "The grass is green.", "citations": [CITATION]}]),
-    "thinking": Script(content=[{"type": "thinking", "thinking": "Let me think this through. " * 30},
-                                {"type": "text", "text": "The answer is 42."}]),
-    "redacted_thinking": Script(content=[{"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"},
-                                         {"type": "text", "text": "Done."}]),
-    "tool_use": Script(content=[{"type": "text", "text": "Checking the weather."},
-                                {"type": "tool_use", "id": "toolu_01", "name": "get_weather",
-                                 "input": {"city": "Paris", "days": [1, 2, 3], "units": {"t": "C"},
-                                           "note": "quote \" and unicode é ☃"}}],
-                       stop_reason="tool_use"),
-    "server_tool": Script(content=[
-        {"type": "server_tool_use", "id": "srvtoolu_01", "name": "web_search", "input": {"query": "longcall"}},
-        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_01",
-         "content": [{"type": "web_search_result", "title": "T", "url": "https://example.com",
-                      "encrypted_content": "abc", "page_age": None}]},
-        {"type": "text", "text": "Found it."}],
-        usage_extra={"server_tool_use": {"web_search_requests": 1}}),
-    "mixed": Script(content=[
-        {"type": "thinking", "thinking": "Plan: search, then answer."},
-        {"type": "text", "text": "Let me look.", "citations": [CITATION]},
-        {"type": "tool_use", "id": "toolu_02", "name": "lookup", "input": {}},
-        {"type": "tool_use", "id": "toolu_03", "name": "lookup", "input": {"deep": {"a": [None, True, 1.5]}}}],
-        stop_reason="tool_use"),
-    "unknown_block": Script(content=[{"type": "text", "text": "Before."},
-                                     {"type": "future_block", "payload": {"x": 1}},
-                                     {"type": "text", "text": "After."}]),
+    "thinking": Script(
+        content=[
+            {"type": "thinking", "thinking": "Let me think this through. " * 30},
+            {"type": "text", "text": "The answer is 42."},
+        ]
+    ),
+    "redacted_thinking": Script(
+        content=[
+            {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"},
+            {"type": "text", "text": "Done."},
+        ]
+    ),
+    "tool_use": Script(
+        content=[
+            {"type": "text", "text": "Checking the weather."},
+            {
+                "type": "tool_use",
+                "id": "toolu_01",
+                "name": "get_weather",
+                "input": {
+                    "city": "Paris",
+                    "days": [1, 2, 3],
+                    "units": {"t": "C"},
+                    "note": 'quote " and unicode é ☃',
+                },
+            },
+        ],
+        stop_reason="tool_use",
+    ),
+    "server_tool": Script(
+        content=[
+            {
+                "type": "server_tool_use",
+                "id": "srvtoolu_01",
+                "name": "web_search",
+                "input": {"query": "longcall"},
+            },
+            {
+                "type": "web_search_tool_result",
+                "tool_use_id": "srvtoolu_01",
+                "content": [
+                    {
+                        "type": "web_search_result",
+                        "title": "T",
+                        "url": "https://example.com",
+                        "encrypted_content": "abc",
+                        "page_age": None,
+                    }
+                ],
+            },
+            {"type": "text", "text": "Found it."},
+        ],
+        usage_extra={"server_tool_use": {"web_search_requests": 1}},
+    ),
+    "mixed": Script(
+        content=[
+            {"type": "thinking", "thinking": "Plan: search, then answer."},
+            {"type": "text", "text": "Let me look.", "citations": [CITATION]},
+            {"type": "tool_use", "id": "toolu_02", "name": "lookup", "input": {}},
+            {
+                "type": "tool_use",
+                "id": "toolu_03",
+                "name": "lookup",
+                "input": {"deep": {"a": [None, True, 1.5]}},
+            },
+        ],
+        stop_reason="tool_use",
+    ),
+    "unknown_block": Script(
+        content=[
+            {"type": "text", "text": "Before."},
+            {"type": "future_block", "payload": {"x": 1}},
+            {"type": "text", "text": "After."},
+        ]
+    ),
 }
 
 
@@ -80,8 +136,11 @@ def dump(message: Any) -> dict[str, Any]:
 
 
 def recorded(emulator: Emulator, params: dict[str, Any]) -> bytes:
-    response = httpx2.post(f"{emulator.url}/v1/messages", json={**params, "stream": True},
-                           headers={"x-api-key": "test", "anthropic-version": "2023-06-01"})
+    response = httpx2.post(
+        f"{emulator.url}/v1/messages",
+        json={**params, "stream": True},
+        headers={"x-api-key": "test", "anthropic-version": "2023-06-01"},
+    )
     assert response.status_code == 200
     return response.content
 
@@ -108,24 +167,57 @@ def test_same_final_message_as_the_sdk(emulator: Emulator, replay: ReplayServer,
 
 def _events_with_extras() -> list[dict[str, Any]]:
     return [
-        {"type": "message_start", "message": {
-            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x", "content": [],
-            "stop_reason": None, "stop_sequence": None, "container": {"id": "c1", "expires_at": "2026-12-01"},
-            "usage": {"input_tokens": 10, "cache_creation_input_tokens": 3, "cache_read_input_tokens": 4,
-                      "output_tokens": 1, "service_tier": "standard"}}},
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-x",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "container": {"id": "c1", "expires_at": "2026-12-01"},
+                "usage": {
+                    "input_tokens": 10,
+                    "cache_creation_input_tokens": 3,
+                    "cache_read_input_tokens": 4,
+                    "output_tokens": 1,
+                    "service_tier": "standard",
+                },
+            },
+        },
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
         {"type": "ping"},
         {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi "}},
         {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "there ☃"}},
         {"type": "content_block_stop", "index": 0},
-        {"type": "content_block_start", "index": 1,
-         "content_block": {"type": "tool_use", "id": "t1", "name": "f", "input": {}}},
-        {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": ""}},
-        {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": '{"a": '}},
-        {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "[1, 2]}"}},
+        {
+            "type": "content_block_start",
+            "index": 1,
+            "content_block": {"type": "tool_use", "id": "t1", "name": "f", "input": {}},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 1,
+            "delta": {"type": "input_json_delta", "partial_json": ""},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 1,
+            "delta": {"type": "input_json_delta", "partial_json": '{"a": '},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 1,
+            "delta": {"type": "input_json_delta", "partial_json": "[1, 2]}"},
+        },
         {"type": "content_block_stop", "index": 1},
-        {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None, "container": None},
-         "usage": {"output_tokens": 17, "cache_read_input_tokens": 9, "new_usage_field": 5}},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "tool_use", "stop_sequence": None, "container": None},
+            "usage": {"output_tokens": 17, "cache_read_input_tokens": 9, "new_usage_field": 5},
+        },
         {"type": "message_stop"},
     ]
 

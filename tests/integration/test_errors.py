@@ -20,8 +20,11 @@ FAST = longcall.Policy(backoff_initial=0.01, backoff_max=0.05, idle_timeout=5)
 
 
 def prompt(words: int = 200) -> dict:
-    return {"model": MODEL, "max_tokens": 4000,
-            "messages": [{"role": "user", "content": f"Write {words} words about harbors"}]}
+    return {
+        "model": MODEL,
+        "max_tokens": 4000,
+        "messages": [{"role": "user", "content": f"Write {words} words about harbors"}],
+    }
 
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504, 529])
@@ -46,8 +49,9 @@ def test_retry_after_is_honoured(emulator: Emulator, kind: str, header: str) -> 
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("error_type", ["overloaded_error", "api_error", "rate_limit_error"])
-def test_error_event_in_a_200_stream_before_content_is_retried(emulator: Emulator, kind: str,
-                                                               error_type: str) -> None:
+def test_error_event_in_a_200_stream_before_content_is_retried(
+    emulator: Emulator, kind: str, error_type: str
+) -> None:
     emulator.add_faults(Fault(error_after_events=1, error_type=error_type))
     message = create(kind, emulator.url, {"policy": FAST}, **prompt())
     assert message.content[0].text == emulator.document(prompt())
@@ -56,7 +60,9 @@ def test_error_event_in_a_200_stream_before_content_is_retried(emulator: Emulato
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_dropped_connection_and_read_timeout_before_content_are_retried(emulator: Emulator, kind: str) -> None:
+def test_dropped_connection_and_read_timeout_before_content_are_retried(
+    emulator: Emulator, kind: str
+) -> None:
     emulator.add_faults(Fault(drop_after_bytes=10), Fault(stall_after_events=0, stall_seconds=2))
     policy = FAST.replace(idle_timeout=0.3)
     message = create(kind, emulator.url, {"policy": policy}, **prompt())
@@ -67,12 +73,19 @@ def test_dropped_connection_and_read_timeout_before_content_are_retried(emulator
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("status, exception", [
-    (400, anthropic.BadRequestError), (401, anthropic.AuthenticationError),
-    (403, anthropic.PermissionDeniedError), (404, anthropic.NotFoundError), (413, anthropic.APIStatusError),
-])
-def test_other_statuses_raise_the_sdks_exception_at_once(emulator: Emulator, kind: str, status: int,
-                                                         exception: type) -> None:
+@pytest.mark.parametrize(
+    "status, exception",
+    [
+        (400, anthropic.BadRequestError),
+        (401, anthropic.AuthenticationError),
+        (403, anthropic.PermissionDeniedError),
+        (404, anthropic.NotFoundError),
+        (413, anthropic.APIStatusError),
+    ],
+)
+def test_other_statuses_raise_the_sdks_exception_at_once(
+    emulator: Emulator, kind: str, status: int, exception: type
+) -> None:
     emulator.add_faults(Fault(status=status, message="this went wrong"))
     with pytest.raises(exception) as caught:
         create(kind, emulator.url, {"policy": FAST}, **prompt())
@@ -107,9 +120,19 @@ def test_attempt_budget_spent_raises_with_what_arrived(emulator: Emulator) -> No
 
 # -- streams the emulator would never send ---------------------------------------------------------
 
-START = {"type": "message_start", "message": {"id": "m1", "type": "message", "role": "assistant",
-                                              "model": MODEL, "content": [], "stop_reason": None,
-                                              "stop_sequence": None, "usage": {"input_tokens": 3, "output_tokens": 1}}}
+START = {
+    "type": "message_start",
+    "message": {
+        "id": "m1",
+        "type": "message",
+        "role": "assistant",
+        "model": MODEL,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 3, "output_tokens": 1},
+    },
+}
 TEXT_START = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
 
 
@@ -118,8 +141,11 @@ def delta(text: str, index: int = 0) -> dict:
 
 
 def replayed(replay: ReplayServer, body: bytes, **policy: object) -> longcall.LongcallMessage:
-    client = longcall.wrap(anthropic.Anthropic(base_url=replay.url, api_key="k", max_retries=0), journal=None,
-                           policy=FAST.replace(max_attempts=1, **policy))
+    client = longcall.wrap(
+        anthropic.Anthropic(base_url=replay.url, api_key="k", max_retries=0),
+        journal=None,
+        policy=FAST.replace(max_attempts=1, **policy),
+    )
     replay.reply(body)
     return client.messages.create(**prompt())
 
@@ -131,14 +157,20 @@ def test_malformed_json_is_a_protocol_error_with_the_partial(replay: ReplayServe
     assert caught.value.partial.content[0].text == "kept text"
 
 
-@pytest.mark.parametrize("events, problem", [
-    ([TEXT_START], "before message_start"),
-    ([START, delta("x")], "never started"),
-    ([START, START], "second message_start"),
-    ([START, TEXT_START, {"type": "content_block_stop", "index": 0}, delta("x")], "after its content_block_stop"),
-    ([START, TEXT_START, {"type": "content_block_delta", "index": 0}], "no delta object"),
-    ([START, {"no": "type"}], "has no type"),
-])
+@pytest.mark.parametrize(
+    "events, problem",
+    [
+        ([TEXT_START], "before message_start"),
+        ([START, delta("x")], "never started"),
+        ([START, START], "second message_start"),
+        (
+            [START, TEXT_START, {"type": "content_block_stop", "index": 0}, delta("x")],
+            "after its content_block_stop",
+        ),
+        ([START, TEXT_START, {"type": "content_block_delta", "index": 0}], "no delta object"),
+        ([START, {"no": "type"}], "has no type"),
+    ],
+)
 def test_out_of_order_events_are_protocol_errors(replay: ReplayServer, events: list, problem: str) -> None:
     body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)  # no event: lines
     with pytest.raises(longcall.StreamProtocolError, match=problem):
@@ -151,13 +183,19 @@ def test_json_that_is_not_an_object_is_a_protocol_error(replay: ReplayServer) ->
 
 
 def test_unknown_event_types_are_kept_not_fatal(replay: ReplayServer) -> None:
-    events = [START, {"type": "future_event", "x": 1}, TEXT_START, delta("ok"),
-              {"type": "content_block_stop", "index": 0},
-              {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}},
-              {"type": "message_stop"}]
+    events = [
+        START,
+        {"type": "future_event", "x": 1},
+        TEXT_START,
+        delta("ok"),
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}},
+        {"type": "message_stop"},
+    ]
     seen: list[dict] = []
-    client = longcall.wrap(anthropic.Anthropic(base_url=replay.url, api_key="k"), journal=None,
-                           on_event=seen.append)
+    client = longcall.wrap(
+        anthropic.Anthropic(base_url=replay.url, api_key="k"), journal=None, on_event=seen.append
+    )
     replay.reply(sse(events))
     assert client.messages.create(**prompt()).content[0].text == "ok"
     assert {"type": "future_event", "x": 1} in seen
@@ -171,9 +209,13 @@ def test_stream_closed_without_message_stop_is_incomplete_not_truncated(replay: 
 
 
 def test_bad_input_is_refused_before_sending(emulator: Emulator) -> None:
-    for bad in ({**prompt(), "messages": []}, {**prompt(), "max_tokens": "many"},
-                {**prompt(), "messages": [{"role": "robot", "content": "hi"}]},
-                {**prompt(), "max_tokens": 10**7}, {**prompt(), "longcall_policy": "fast"}):
+    for bad in (
+        {**prompt(), "messages": []},
+        {**prompt(), "max_tokens": "many"},
+        {**prompt(), "messages": [{"role": "robot", "content": "hi"}]},
+        {**prompt(), "max_tokens": 10**7},
+        {**prompt(), "longcall_policy": "fast"},
+    ):
         with pytest.raises(longcall.InvalidRequest) as caught:
             create("sync", emulator.url, **bad)
         assert "\n" not in str(caught.value)
@@ -182,10 +224,19 @@ def test_bad_input_is_refused_before_sending(emulator: Emulator) -> None:
 
 def test_no_secret_in_errors_or_records(emulator: Emulator) -> None:
     emulator.add_faults(Fault(error_after_events=40))
-    client = longcall.wrap(anthropic.Anthropic(base_url=emulator.url, api_key="sk-ant-SECRET-123", max_retries=0),
-                           journal=None, policy=FAST.replace(resume=False))
+    client = longcall.wrap(
+        anthropic.Anthropic(base_url=emulator.url, api_key="sk-ant-SECRET-123", max_retries=0),
+        journal=None,
+        policy=FAST.replace(resume=False),
+    )
     with pytest.raises(longcall.GenerationFailed) as caught:
         client.messages.create(**prompt())
-    texts = [str(caught.value), repr(caught.value), repr(caught.value.attempts), repr(caught.value.partial),
-             repr(client), repr(client.messages._config)]
+    texts = [
+        str(caught.value),
+        repr(caught.value),
+        repr(caught.value.attempts),
+        repr(caught.value.partial),
+        repr(client),
+        repr(client.messages._config),
+    ]
     assert not any("SECRET" in text for text in texts)

@@ -23,18 +23,25 @@ from .drivers import create
 PREFILL_MODEL = "claude-haiku-4-5"  # accepts prefill
 INSTRUCTION_MODEL = "claude-opus-4-6"  # refuses prefill: continue by instruction
 FAST = longcall.Policy(backoff_initial=0.01, backoff_max=0.05, idle_timeout=5, max_attempts=10)
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 
 def params(model: str, words: int = 400, **extra: Any) -> dict[str, Any]:
-    return {"model": model, "max_tokens": 8000,
-            "messages": [{"role": "user", "content": f"Write {words} words about lighthouses"}], **extra}
+    return {
+        "model": model,
+        "max_tokens": 8000,
+        "messages": [{"role": "user", "content": f"Write {words} words about lighthouses"}],
+        **extra,
+    }
 
 
 def body_size(emulator: Emulator, request: dict[str, Any]) -> int:
-    response = httpx2.post(f"{emulator.url}/v1/messages", json={**request, "stream": True},
-                           headers={"x-api-key": "k"})
+    response = httpx2.post(
+        f"{emulator.url}/v1/messages", json={**request, "stream": True}, headers={"x-api-key": "k"}
+    )
     return len(response.content)
 
 
@@ -52,17 +59,20 @@ def strategy_model(strategy: str) -> str:
 @pytest.mark.parametrize("strategy", ["prefill", "instruction"])
 @SETTINGS
 @given(data=st.data())
-def test_dropped_connection_anywhere(emulator: Emulator, kind: str, strategy: str, data: st.DataObject) -> None:
+def test_dropped_connection_anywhere(
+    emulator: Emulator, kind: str, strategy: str, data: st.DataObject
+) -> None:
     emulator.reset()
     request = params(strategy_model(strategy))
     size = body_size(emulator, request)
     emulator.reset()
     # positions as fractions of the body: its exact size varies a little with the message id
-    drops = [1 + p * (size - 2) // 10_000 for p in data.draw(st.lists(st.integers(0, 10_000), min_size=1,
-                                                                       max_size=3))]
+    drops = [
+        1 + p * (size - 2) // 10_000
+        for p in data.draw(st.lists(st.integers(0, 10_000), min_size=1, max_size=3))
+    ]
     overlap = data.draw(st.sampled_from(["none", "repeat_words", "restart_sentence"]))
-    emulator.add_faults(*[Fault(drop_after_bytes=n, overlap=overlap) for n in drops],
-                        Fault(overlap=overlap))
+    emulator.add_faults(*[Fault(drop_after_bytes=n, overlap=overlap) for n in drops], Fault(overlap=overlap))
     message = create(kind, emulator.url, {"policy": FAST}, **request)
     assert message.content[0].text == emulator.document(request)
     assert message.stop_reason == "end_turn"
@@ -79,10 +89,20 @@ def test_error_event_anywhere(emulator: Emulator, strategy: str, data: st.DataOb
     emulator.reset()
     request = params(strategy_model(strategy), words=150)
     points = data.draw(st.lists(st.integers(0, 160), min_size=1, max_size=3))
-    kinds = data.draw(st.lists(st.sampled_from(["overloaded_error", "api_error", "rate_limit_error"]),
-                               min_size=len(points), max_size=len(points)))
-    emulator.add_faults(*[Fault(error_after_events=n, error_type=t, overlap="repeat_words")
-                          for n, t in zip(points, kinds, strict=True)], Fault(overlap="restart_sentence"))
+    kinds = data.draw(
+        st.lists(
+            st.sampled_from(["overloaded_error", "api_error", "rate_limit_error"]),
+            min_size=len(points),
+            max_size=len(points),
+        )
+    )
+    emulator.add_faults(
+        *[
+            Fault(error_after_events=n, error_type=t, overlap="repeat_words")
+            for n, t in zip(points, kinds, strict=True)
+        ],
+        Fault(overlap="restart_sentence"),
+    )
     message = create("sync", emulator.url, {"policy": FAST}, **request)
     assert message.content[0].text == emulator.document(request)
     check_usage(message)
@@ -102,8 +122,12 @@ def test_stall_is_aborted_and_resumed(emulator: Emulator, kind: str) -> None:
 def test_stall_with_resume_off_raises_stalled_with_partial(emulator: Emulator) -> None:
     emulator.add_faults(Fault(stall_after_events=50, stall_seconds=3))
     with pytest.raises(longcall.StreamStalled) as caught:
-        create("sync", emulator.url, {"policy": FAST.replace(idle_timeout=0.3, resume=False)},
-               **params(PREFILL_MODEL))
+        create(
+            "sync",
+            emulator.url,
+            {"policy": FAST.replace(idle_timeout=0.3, resume=False)},
+            **params(PREFILL_MODEL),
+        )
     assert caught.value.partial.content[0].text
 
 
@@ -116,8 +140,9 @@ def test_deadline_stops_the_call(emulator: Emulator) -> None:
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
 @pytest.mark.parametrize("strategy", ["prefill", "instruction"])
-def test_continue_past_max_tokens_ends_with_exactly_the_document(emulator: Emulator, kind: str,
-                                                                 strategy: str) -> None:
+def test_continue_past_max_tokens_ends_with_exactly_the_document(
+    emulator: Emulator, kind: str, strategy: str
+) -> None:
     request = {**params(strategy_model(strategy), words=500), "max_tokens": 120}
     policy = FAST.replace(continue_on_max_tokens=True)
     message = create(kind, emulator.url, {"policy": policy}, **request)
@@ -162,7 +187,11 @@ def test_unknown_model_learns_that_prefill_is_refused(emulator: Emulator) -> Non
 
 def test_resume_requests_are_read_from_the_prompt_cache(emulator: Emulator) -> None:
     long_prompt = "Write 300 words about lighthouses. " + "context " * 3000
-    request = {"model": PREFILL_MODEL, "max_tokens": 8000, "messages": [{"role": "user", "content": long_prompt}]}
+    request = {
+        "model": PREFILL_MODEL,
+        "max_tokens": 8000,
+        "messages": [{"role": "user", "content": long_prompt}],
+    }
     emulator.add_faults(Fault(error_after_events=40), Fault(error_after_events=40), Fault())
     message = create("sync", emulator.url, {"policy": FAST}, **request)
     assert message.content[0].text == emulator.document(request)
@@ -180,7 +209,9 @@ def test_resume_requests_are_read_from_the_prompt_cache(emulator: Emulator) -> N
 @pytest.mark.parametrize("kind", ["sync", "async"])
 @SETTINGS
 @given(data=st.data())
-def test_thinking_stream_broken_anywhere_ends_valid(emulator: Emulator, kind: str, data: st.DataObject) -> None:
+def test_thinking_stream_broken_anywhere_ends_valid(
+    emulator: Emulator, kind: str, data: st.DataObject
+) -> None:
     emulator.reset()
     request = params(INSTRUCTION_MODEL, words=120, thinking={"type": "adaptive"})
     size = body_size(emulator, request)
@@ -197,8 +228,9 @@ def test_thinking_stream_broken_anywhere_ends_valid(emulator: Emulator, kind: st
 def test_stream_view_across_a_resume_is_one_message(emulator: Emulator) -> None:
     request = params(PREFILL_MODEL, words=300)
     emulator.add_faults(Fault(drop_after_bytes=3000))
-    client = longcall.wrap(anthropic.Anthropic(base_url=emulator.url, api_key="k", max_retries=0), journal=None,
-                           policy=FAST)
+    client = longcall.wrap(
+        anthropic.Anthropic(base_url=emulator.url, api_key="k", max_retries=0), journal=None, policy=FAST
+    )
     events = list(client.messages.create(stream=True, **request))
     kinds = [event.type for event in events]
     assert kinds.count("message_start") == 1 and kinds.count("message_stop") == 1
@@ -212,8 +244,11 @@ def test_async_streams_resume_concurrently(emulator: Emulator) -> None:
     emulator.add_faults(*[Fault(drop_after_bytes=2500) for _ in requests])
 
     async def run() -> list[Any]:
-        async with longcall.wrap(anthropic.AsyncAnthropic(base_url=emulator.url, api_key="k", max_retries=0),
-                                 journal=None, policy=FAST) as client:
+        async with longcall.wrap(
+            anthropic.AsyncAnthropic(base_url=emulator.url, api_key="k", max_retries=0),
+            journal=None,
+            policy=FAST,
+        ) as client:
             return await asyncio.gather(*(client.messages.create(**r) for r in requests))
 
     messages = asyncio.run(run())
@@ -223,31 +258,50 @@ def test_async_streams_resume_concurrently(emulator: Emulator) -> None:
 
 TOOL_SCRIPT = [
     {"type": "thinking", "thinking": "The user wants weather for three cities; call the tool for each. " * 3},
-    {"type": "text", "text": "Let me check the weather in each of the three cities you named, one at a time."},
-    {"type": "tool_use", "id": "toolu_A", "name": "get_weather",
-     "input": {"city": "Paris", "days": list(range(30)), "notes": "x" * 300}},
-    {"type": "tool_use", "id": "toolu_B", "name": "get_weather", "input": {"city": "Oslo", "nested": {"a": [1, {"b": None}]}}},
+    {
+        "type": "text",
+        "text": "Let me check the weather in each of the three cities you named, one at a time.",
+    },
+    {
+        "type": "tool_use",
+        "id": "toolu_A",
+        "name": "get_weather",
+        "input": {"city": "Paris", "days": list(range(30)), "notes": "x" * 300},
+    },
+    {
+        "type": "tool_use",
+        "id": "toolu_B",
+        "name": "get_weather",
+        "input": {"city": "Oslo", "nested": {"a": [1, {"b": None}]}},
+    },
 ]
 
 
 @pytest.mark.parametrize("strategy", ["prefill", "instruction"])
 @SETTINGS
 @given(data=st.data())
-def test_tool_use_stream_broken_anywhere_ends_valid(emulator: Emulator, strategy: str, data: st.DataObject) -> None:
+def test_tool_use_stream_broken_anywhere_ends_valid(
+    emulator: Emulator, strategy: str, data: st.DataObject
+) -> None:
     from longcall.testing import Script
 
     emulator.reset()
     thinking = strategy == "instruction"
     content = TOOL_SCRIPT if thinking else TOOL_SCRIPT[1:]
     emulator.script("weather please", Script(content=content, stop_reason="tool_use"))
-    request = {"model": strategy_model(strategy), "max_tokens": 8000,
-               "messages": [{"role": "user", "content": "weather please"}],
-               **({"thinking": {"type": "adaptive"}} if thinking else {})}
+    request = {
+        "model": strategy_model(strategy),
+        "max_tokens": 8000,
+        "messages": [{"role": "user", "content": "weather please"}],
+        **({"thinking": {"type": "adaptive"}} if thinking else {}),
+    }
     size = body_size(emulator, request)
     emulator.reset()
     emulator.script("weather please", Script(content=content, stop_reason="tool_use"))
-    drops = [1 + p * (size - 2) // 10_000 for p in data.draw(st.lists(st.integers(0, 10_000), min_size=1,
-                                                                       max_size=2))]
+    drops = [
+        1 + p * (size - 2) // 10_000
+        for p in data.draw(st.lists(st.integers(0, 10_000), min_size=1, max_size=2))
+    ]
     emulator.add_faults(*[Fault(drop_after_bytes=n) for n in drops])
     tool_input: list[str] = []
     message = create("sync", emulator.url, {"policy": FAST, "on_tool_input": tool_input.append}, **request)

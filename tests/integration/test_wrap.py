@@ -16,8 +16,11 @@ MODEL = "claude-opus-4-6"
 
 
 def prompt(words: int = 300) -> dict:
-    return {"model": MODEL, "max_tokens": 64000,
-            "messages": [{"role": "user", "content": f"Write {words} words about bridges"}]}
+    return {
+        "model": MODEL,
+        "max_tokens": 64000,
+        "messages": [{"role": "user", "content": f"Write {words} words about bridges"}],
+    }
 
 
 def test_the_sdk_refuses_what_longcall_accepts(emulator: Emulator) -> None:

@@ -11,13 +11,12 @@ Invariants:
 from __future__ import annotations
 
 import dataclasses
-
 import hashlib
 import json
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 from ._document import Document, generate, length_asked_for, seed_of, split_words
 
@@ -348,7 +347,9 @@ def continue_script(script: Script, written: object) -> Script:
 
     Written blocks that match the script's are skipped; a last written text block that the script's
     text starts with continues from where it stops. Anything else gets the whole script again."""
-    blocks = [{"type": "text", "text": written}] if isinstance(written, str) else list(written or [])
+    blocks: list[Mapping[str, Any]] = (
+        [{"type": "text", "text": written}] if isinstance(written, str) else list(cast(Any, written) or [])
+    )
     content = list(script.content)
     for index, block in enumerate(blocks):
         if index >= len(content) or block.get("type") != content[index].get("type"):
@@ -357,11 +358,11 @@ def continue_script(script: Script, written: object) -> Script:
             full = content[index].get("text", "")
             done = block.get("text", "")
             if index == len(blocks) - 1 and full.startswith(done) and full != done:
-                rest = {**content[index], "text": full[len(done):]}
-                return dataclasses.replace(script, content=[rest, *content[index + 1:]])
+                rest = {**content[index], "text": full[len(done) :]}
+                return dataclasses.replace(script, content=[rest, *content[index + 1 :]])
             if full != done:
                 return script
-    return dataclasses.replace(script, content=content[len(blocks):])
+    return dataclasses.replace(script, content=content[len(blocks) :])
 
 
 def _reply_pieces(body: Mapping[str, Any], overlap: str) -> list[str]:
