@@ -237,7 +237,7 @@ class Generation:
                 error = exc
         self.acc.finish_attempt()
         attempt.ended_at = wall
-        stopped = self.acc.stopped and error is None
+        stopped = self.acc.stopped  # message_stop arrived: an error while closing changes nothing
         self._settle_usage(attempt, complete=stopped)
         if stopped:
             attempt.stop_reason = self.acc.stop.get("stop_reason")
