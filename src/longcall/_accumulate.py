@@ -174,6 +174,7 @@ class Accumulator:
         self.stopped = False
         self.stop: dict[str, Any] = {}
         self.unknown_events: list[dict[str, Any]] = []
+        self.removed_overlap = ""  # what the model repeated at the seam and was removed, this attempt
         self._map: dict[int, Block] = {}
         self._continuation: Continuation | None = None
         self._first_attempt = True
@@ -192,6 +193,7 @@ class Accumulator:
         self.stopped = False
         self.stop = {}
         self.unknown_events = []
+        self.removed_overlap = ""
         self._map = {}
         self._continuation = continuation
 
@@ -328,6 +330,7 @@ class Accumulator:
             seam = block.seam
             block.seam = None
             kept, live = seam.finish()
+            self.removed_overlap += seam.removed_overlap
             if kept:
                 block.text.append(kept)
                 self._live_text(block, live)
@@ -377,6 +380,7 @@ class Accumulator:
         kept, live = seam.feed(text)
         if seam.done:
             block.seam = None
+            self.removed_overlap += seam.removed_overlap
         if kept:
             block.text.append(kept)
             self._live_text(block, live)

@@ -16,6 +16,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from json.scanner import make_scanner
 from typing import Any, Protocol
 
 from anthropic.types import Message
@@ -28,6 +29,10 @@ from ._record import Attempt
 from ._resume import PREFILL_REFUSED, choose_strategy, is_prefill_refusal, plan_continuation, thinking_on
 from ._retry import DeadlinePassed, Failure, classify
 from ._sse import SSEDecoder
+
+# json.loads' own C scanner without its per-call Python wrapper (encoding sniffing, two regex
+# matches): about 3x faster on the small objects of a stream. Unusual input takes the json.loads path.
+_scan = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # typeshed: the decoder is the context
 
 # Continuation by instruction: the model may repeat some words before going on; leave room for them.
 _OVERLAP_ALLOWANCE = 64
@@ -134,6 +139,7 @@ class Generation:
         self._last_failure: Failure | None = None
         self._checkpoint_at = 0.0
         self._checkpoint_bytes = 0
+        self._attempt_started = now
         self.finished = False
         if resume_from is not None:
             self._restore(resume_from)
@@ -154,6 +160,7 @@ class Generation:
         self.acc.begin_attempt(self._next_continuation)
         self._checkpoint_at = now
         self._checkpoint_bytes = 0
+        self._attempt_started = now
         if len(self.attempts) == 1:
             for observer in self.hooks.observers:
                 observer.call_started(self)
@@ -176,6 +183,8 @@ class Generation:
         attempt = self._attempt
         assert attempt is not None
         attempt.bytes_received += len(chunk)
+        if attempt.time_to_first_token is None and self.acc.deltas:
+            attempt.time_to_first_token = now - self._attempt_started
         if self.policy.deadline is not None and now - self.started >= self.policy.deadline:
             raise DeadlinePassed()
         events = self._decoder.feed(chunk)
@@ -195,14 +204,20 @@ class Generation:
         return self.acc.stopped
 
     def _dispatch(self, events: list[tuple[str, bytes]]) -> None:
-        loads = json.loads
+        scan = _scan
         feed = self.acc.feed
         on_event = self.hooks.on_event
         for name, data in events:
             try:
-                event = loads(data)
-            except ValueError:
-                raise ProtocolViolation(f"an event's data is not JSON: {data[:200]!r}") from None
+                text = data.decode()
+                event, end = scan(text, 0)
+                if end != len(text):
+                    raise ValueError
+            except (ValueError, StopIteration):  # unusual input: json.loads decides, with its message
+                try:
+                    event = json.loads(data)
+                except ValueError:
+                    raise ProtocolViolation(f"an event's data is not JSON: {data[:200]!r}") from None
             if type(event) is not dict:
                 raise ProtocolViolation(f"an event's data is not a JSON object: {data[:200]!r}")
             if name == "error" and event.get("type") != "error":
@@ -421,9 +436,7 @@ class Generation:
             usage.setdefault("input_tokens", 0)
         attempt.usage = dict(usage)
         attempt.aside = [block.to_dict() for block in self.acc.aside]
-        for block in self.acc.blocks:
-            if block.seam is not None and block.seam.removed_overlap:
-                attempt.removed_overlap = block.seam.removed_overlap
+        attempt.removed_overlap = self.acc.removed_overlap
 
     # -- results ----------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ class Attempt:
         dropped: the blocks given up for regeneration, as received (nothing is lost).
         aside: thinking the model did before continuing, kept here rather than in the message.
         removed_overlap: text the model repeated at the seam and longcall removed.
+        time_to_first_token: seconds from sending the request to the first content delta.
     """
 
     number: int
@@ -45,7 +46,7 @@ class Attempt:
     dropped: list[dict[str, Any]] = field(default_factory=list)
     aside: list[dict[str, Any]] = field(default_factory=list)
     removed_overlap: str = ""
-    first_token_at: float | None = None
+    time_to_first_token: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -318,3 +318,15 @@ def test_tool_use_stream_broken_anywhere_ends_valid(
             assert "partial_json" not in block  # never half-parsed
     assert tool_input  # streamed live through the hook
     check_usage(message)
+
+
+def test_attempt_records_what_the_seam_removed_and_when_text_came(emulator: Emulator) -> None:
+    request = params(INSTRUCTION_MODEL, words=200)
+    emulator.add_faults(Fault(error_after_events=60), Fault(overlap="repeat_words"))
+    message = create("sync", emulator.url, {"policy": FAST}, **request)
+    assert message.content[0].text == emulator.document(request)
+    first, second = message.attempts
+    assert len(second.removed_overlap.split()) == 3  # the emulator repeats the last three words
+    assert second.removed_overlap in message.content[0].text
+    assert first.time_to_first_token is not None and second.time_to_first_token is not None
+    assert 0 <= first.time_to_first_token < 5
