@@ -75,8 +75,10 @@ def _request_block(block: Block) -> dict[str, Any]:
             "name": data.get("name"),
             "input": data.get("input") or {},
         }
+    # Server tool results, redacted thinking, types longcall does not know: as received, minus what
+    # longcall itself added.
     data.pop("unknown_deltas", None)
-    data.pop("citations", None) if data.get("citations") is None else None
+    data.pop("partial_json", None)
     return data
 
 

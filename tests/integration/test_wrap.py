@@ -7,7 +7,7 @@ import pytest
 from anthropic.types import Message
 
 import longcall
-from longcall.testing import Emulator
+from longcall.testing import Emulator, Fault
 
 from .drivers import client, create, stream_events, stream_text
 
@@ -136,3 +136,32 @@ def test_the_callers_params_are_not_changed(emulator: Emulator) -> None:
 def test_wrap_rejects_what_it_cannot_drive() -> None:
     with pytest.raises(longcall.InvalidRequest, match="not str"):
         longcall.wrap("not a client")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_vertex_clients_take_the_same_path(emulator: Emulator, kind: str) -> None:
+    """The SDK's Vertex clients send the same SSE through Google's URL scheme, which the emulator
+    answers; a broken stream resumes the same way."""
+    import asyncio
+
+    params = prompt(300)
+    emulator.add_faults(Fault(drop_after_bytes=4000))
+    options = {"region": "us-east5", "project_id": "p", "access_token": "t", "base_url": emulator.url + "/v1"}
+    if kind == "sync":
+        message = longcall.wrap(anthropic.AnthropicVertex(**options), journal=None).messages.create(**params)
+    else:
+
+        async def run() -> Message:
+            async with longcall.wrap(anthropic.AsyncAnthropicVertex(**options), journal=None) as client:
+                return await client.messages.create(**params)
+
+        message = asyncio.run(run())
+    assert message.content[0].text == emulator.document(params)
+    assert [a.kind for a in message.attempts] == ["initial", "resume"]
+
+
+def test_bedrock_is_refused_with_a_reason() -> None:
+    with pytest.raises(longcall.InvalidRequest, match="event-stream"):
+        longcall.wrap(
+            anthropic.AnthropicBedrock(aws_region="us-east-1", aws_access_key="a", aws_secret_key="b")
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import socketserver
 import sys
@@ -309,6 +310,24 @@ class Emulator:
                 self._connections.discard(connection)
 
 
+_VERTEX = re.compile(r"/v1/projects/[^/]+/locations/[^/]+/publishers/anthropic/models/([^/:]+):(\w+)")
+
+
+def _from_vertex(path: str, body: Any) -> tuple[str, Any]:
+    """Google Vertex AI's spelling of the same API (the SDK's AnthropicVertex client): the model is in
+    the path, `anthropic_version` in the body. Answered exactly as the Messages API."""
+    match = _VERTEX.fullmatch(path)
+    if match is None or not isinstance(body, dict):
+        return path, body
+    model, verb = match.groups()
+    body = {key: value for key, value in body.items() if key != "anthropic_version"}
+    if model == "count-tokens":
+        return "/v1/messages/count_tokens", body
+    if verb in ("rawPredict", "streamRawPredict"):
+        return "/v1/messages", {"model": model, **body}
+    return path, body
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -391,6 +410,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body = json.loads(raw)
             except (ValueError, UnicodeDecodeError):
                 body_error = True
+        path, body = _from_vertex(path, body)
         self._record = RequestRecord(
             method=self.command,
             path=path,
