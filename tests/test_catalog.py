@@ -340,6 +340,9 @@ def test_docs_table_is_the_catalog():
     text = DOCS.read_text(encoding="utf-8")
     assert CATALOG_CHECKED in text.splitlines()[2]
     assert markdown_table() in text
+    readme = (DOCS.parent.parent / "README.md").read_text(encoding="utf-8")
+    assert markdown_table() in readme  # the README shows the catalog's own numbers
+    assert f"checked {CATALOG_CHECKED}" in readme
 
 
 def test_markdown_table_rows():
