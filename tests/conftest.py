@@ -1,10 +1,11 @@
+"""Shared fixtures. The emulator fixtures (`emulator_server`, `emulator`) come from longcall's own
+pytest plugin, enabled in pyproject.toml, as users enable it."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-
-from longcall.testing import Emulator
 
 from .replay import ReplayServer
 
@@ -14,18 +15,6 @@ def _journal_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     """Every test gets its own journal folder: nothing touches the real per-user one."""
     monkeypatch.setenv("LONGCALL_HOME", str(tmp_path_factory.mktemp("home")))
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-
-
-@pytest.fixture(scope="session")
-def emulator_server() -> Iterator[Emulator]:
-    with Emulator() as emu:
-        yield emu
-
-
-@pytest.fixture
-def emulator(emulator_server: Emulator) -> Emulator:
-    emulator_server.reset()
-    return emulator_server
 
 
 @pytest.fixture(scope="session")
