@@ -2,7 +2,7 @@
 
 import anthropic, longcall
 client = longcall.wrap(anthropic.Anthropic())
-message = client.messages.create(model="claude-sonnet-4-5", max_tokens=64000, messages=[...])
+message = client.messages.create(model="claude-sonnet-4-6", max_tokens=64000, messages=[...])
 """
 
 from ._catalog import ModelInfo, Price, UnknownModelWarning, cost, lookup
@@ -22,6 +22,7 @@ from ._errors import (
 from ._policy import Policy
 from ._record import Attempt
 from ._wrap import AsyncLongClient, LongClient, wrap
+from .journal import Journal, JournalWarning, aresume, resume
 from .openai import from_openai, to_openai
 
 __version__ = "0.1.0"
@@ -33,7 +34,9 @@ __all__ = [
     "GenerationFailed",
     "Hooks",
     "InvalidRequest",
+    "Journal",
     "JournalError",
+    "JournalWarning",
     "LongClient",
     "LongcallError",
     "LongcallMessage",
@@ -48,9 +51,11 @@ __all__ = [
     "StreamStalled",
     "UnknownModelWarning",
     "__version__",
+    "aresume",
     "cost",
     "from_openai",
     "lookup",
+    "resume",
     "to_openai",
     "wrap",
 ]

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx2
 
-from ._engine import Generation, LongcallMessage
+from ._engine import Generation, HookFailed, LongcallMessage
 
 Events = list[dict[str, Any]]
 
@@ -30,7 +30,8 @@ def _timeout(gen: Generation, kwargs: dict[str, Any], now: float) -> None:
 
 
 def _interrupted(gen: Generation, error: BaseException) -> None:
-    """Ctrl-C or cancellation: the journal keeps what arrived, then the interruption goes on."""
+    """The call stops without a decision of the engine's: the journal keeps what arrived, then the
+    exception goes on. Nothing happens for a call that already ended."""
     gen.interrupt(error, time.monotonic(), time.time())
 
 
@@ -53,6 +54,8 @@ def drive_sync(
                             break
                         if emit and gen.acc.out:
                             yield gen.take_events()
+            except HookFailed as failed:  # the caller's own exception, as it was raised
+                raise failed.error from None
             except Exception as exc:  # noqa: BLE001 - every failure is classified by the engine
                 error = exc
             if emit and gen.acc.out:
@@ -66,7 +69,7 @@ def drive_sync(
                 raise decision.error
             if decision.delay > 0:
                 sleep(decision.delay)
-    except (KeyboardInterrupt, GeneratorExit) as exc:
+    except BaseException as exc:  # Ctrl-C, a closed generator, a hook's exception: keep what arrived
         _interrupted(gen, exc)
         raise
 
@@ -90,6 +93,8 @@ async def drive_async(
                             break
                         if emit and gen.acc.out:
                             yield gen.take_events()
+            except HookFailed as failed:  # the caller's own exception, as it was raised
+                raise failed.error from None
             except Exception as exc:  # noqa: BLE001 - every failure is classified by the engine
                 error = exc
             if emit and gen.acc.out:
@@ -104,7 +109,7 @@ async def drive_async(
                 raise decision.error
             if decision.delay > 0:
                 await asyncio.sleep(decision.delay)
-    except (KeyboardInterrupt, GeneratorExit, asyncio.CancelledError) as exc:
+    except BaseException as exc:  # Ctrl-C, cancellation, a closed generator, a hook's exception
         _interrupted(gen, exc)
         raise
 

@@ -38,6 +38,28 @@ _scan = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # typeshed: 
 _OVERLAP_ALLOWANCE = 64
 
 
+class HookFailed(Exception):
+    """A caller's hook raised: not a stream failure. The driver re-raises `error` as it was."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(repr(error))
+        self.error = error
+
+
+def _guarded(hook: Callable[[Any], None] | None) -> Callable[[Any], None] | None:
+    """The hook, with its exceptions marked as the caller's own, so they are never retried."""
+    if hook is None:
+        return None
+
+    def call(value: Any) -> None:
+        try:
+            hook(value)
+        except Exception as exc:
+            raise HookFailed(exc) from exc
+
+    return call
+
+
 class LongcallMessage(Message):
     """An `anthropic.types.Message` that also knows how it was made.
 
@@ -118,11 +140,12 @@ class Generation:
         self.hooks = hooks or Hooks()
         self.call_id = call_id or uuid.uuid4().hex[:12]
         self.acc = Accumulator(
-            on_text=self.hooks.on_text,
-            on_thinking=self.hooks.on_thinking,
-            on_tool_input=self.hooks.on_tool_input,
+            on_text=_guarded(self.hooks.on_text),
+            on_thinking=_guarded(self.hooks.on_thinking),
+            on_tool_input=_guarded(self.hooks.on_tool_input),
             emit=emit,
         )
+        self._on_event = _guarded(self.hooks.on_event)
         self.attempts: list[Attempt] = []
         self.strategy = choose_strategy(policy.strategy, params, accepts_prefill=accepts_prefill)
         self.started = now
@@ -206,7 +229,7 @@ class Generation:
     def _dispatch(self, events: list[tuple[str, bytes]]) -> None:
         scan = _scan
         feed = self.acc.feed
-        on_event = self.hooks.on_event
+        on_event = self._on_event
         for name, data in events:
             try:
                 text = data.decode()
@@ -222,15 +245,20 @@ class Generation:
                 raise ProtocolViolation(f"an event's data is not a JSON object: {data[:200]!r}")
             if name == "error" and event.get("type") != "error":
                 event = {"type": "error", "error": event.get("error", event)}
-            feed(event)
+            try:
+                feed(event)
+            except (KeyError, TypeError, AttributeError) as exc:  # a field missing or of the wrong type
+                raise ProtocolViolation(
+                    f"a {event.get('type')} event is malformed ({exc!r}): {data[:200]!r}"
+                ) from None
             if on_event is not None:
                 on_event(event)
 
     def feed_event(self, event: dict[str, Any]) -> bool:
         """Take one already parsed event (for transports that do not speak SSE, such as Bedrock)."""
         self.acc.feed(event)
-        if self.hooks.on_event is not None:
-            self.hooks.on_event(event)
+        if self._on_event is not None:
+            self._on_event(event)
         return self.acc.stopped
 
     def take_events(self) -> list[dict[str, Any]]:

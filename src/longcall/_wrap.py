@@ -71,10 +71,8 @@ def _split(params: dict[str, Any], config: Config) -> tuple[dict[str, Any], Poli
         raise InvalidRequest(f"longcall_policy must be a longcall.Policy, not {type(policy).__name__}")
     given = {name: params.pop(name) for name in HOOK_NAMES if name in params}
     merged = {**config.hooks, **given}
-    observers = list(config.observers)
     journal = config.journal_observer()
-    if journal is not None:
-        observers.append(journal)
+    observers = ([journal] if journal is not None else []) + list(config.observers)  # journal first
     return params, policy, Hooks(**merged, observers=observers)
 
 

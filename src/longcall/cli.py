@@ -16,6 +16,7 @@ import json
 import mimetypes
 import os
 import re
+import shutil
 import sys
 import time
 import traceback
@@ -104,9 +105,16 @@ def _fail(code: int, message: str) -> NoReturn:
 # -- parsers --------------------------------------------------------------------------------------
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter):
+class _Formatter(argparse.HelpFormatter):
+    """Wraps one-paragraph descriptions; keeps epilogs (examples, tables) as written."""
+
     def __init__(self, prog: str) -> None:
-        super().__init__(prog, max_help_position=30, width=100)
+        super().__init__(prog, max_help_position=30, width=min(100, shutil.get_terminal_size().columns))
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return text
+        return super()._fill_text(text, width, indent)
 
 
 def _positive(value: str) -> int:
@@ -266,6 +274,8 @@ def _subcommand_parser(name: str) -> argparse.ArgumentParser:
             formatter_class=_Formatter,
         ),
     }
+    from .journal import STATUSES
+
     parser: argparse.ArgumentParser = make[name]()
     if name == "logs":
         parser.add_argument(
@@ -274,7 +284,7 @@ def _subcommand_parser(name: str) -> argparse.ArgumentParser:
         parser.add_argument("--model", help='only calls to this model ("claude-opus*" for a prefix)')
         parser.add_argument(
             "--status",
-            choices=("streaming", "done", "failed", "interrupted", "crashed"),
+            choices=(*STATUSES, "crashed"),
             help="only calls with this status",
         )
         parser.add_argument(
@@ -557,15 +567,12 @@ def _run(args: argparse.Namespace, view: LiveView | PipeView, call: Callable[[],
             traceback.print_exception(exc)
         _say(sentence)
         if args.json:
-            print(
-                json.dumps(
-                    {
-                        "type": "error",
-                        "error": {"message": sentence, "exit_code": code},
-                        "call_id": view.call_id,
-                    }
-                )
-            )
+            error = {
+                "type": "error",
+                "error": {"message": sentence, "exit_code": code},
+                "call_id": view.call_id,
+            }
+            sys.stdout.write(json.dumps(error) + "\n")
         return code
     _finish(args, view, message)
     return EXIT_OK

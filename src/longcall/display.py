@@ -82,6 +82,8 @@ def _attempts_text(attempts: list[Attempt]) -> str:
 
 
 def _cost(usage: dict[str, Any], model: str) -> float | None:
+    if not model:
+        return None
     try:
         return price_of(usage, model)
     except Exception:  # noqa: BLE001 - a bad price file must not break the display
@@ -115,6 +117,17 @@ def format_summary(
 def _failure_note(attempt: Attempt) -> str:
     what = attempt.error or "failed"
     return f"attempt {attempt.number} ended after {attempt.bytes_received:,} bytes: {what}"
+
+
+class _ToolInput:
+    """One tool call's input JSON as it streams."""
+
+    __slots__ = ("name", "parts", "chars")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.parts: list[str] = []
+        self.chars = 0
 
 
 class _Follower:
@@ -272,7 +285,7 @@ class LiveView(_Follower):
         self._text: list[str] = []
         self._thinking: list[str] = []
         self._thinking_chars = 0
-        self._tools: list[tuple[str, list[str]]] = []
+        self._tools: list[_ToolInput] = []
         self._mode = ""  # what arrived last: "text", "thinking" or "tool"
         self._fences = 0  # "```" seen in the text so far, to close a fence the tail cuts into
         self._carry = ""  # the text's last two characters, for a fence split across deltas
@@ -298,8 +311,10 @@ class LiveView(_Follower):
     def on_tool_input(self, text: str) -> None:
         self._count(text)
         if self._mode != "tool" or not self._tools:
-            self._tools.append((self._tool_name(), []))
-        self._tools[-1][1].append(text)
+            self._tools.append(_ToolInput(self._tool_name()))
+        tool = self._tools[-1]
+        tool.parts.append(text)
+        tool.chars += len(text)
         self._mode = "tool"
 
     def _tool_name(self) -> str:
@@ -411,14 +426,12 @@ class LiveView(_Follower):
                         style="dim",
                     )
                 )
-        for number, (name, parts) in enumerate(self._tools):
+        for number, tool in enumerate(self._tools):
             if number == len(self._tools) - 1 and self._mode == "tool":
-                lines = "".join(parts[-400:]).splitlines()[-_TOOL_LINES:]
-                side.append(Text(f"⚙ {name} input\n" + "\n".join(lines), style="cyan"))
+                lines = "".join(tool.parts[-400:]).splitlines()[-_TOOL_LINES:]
+                side.append(Text(f"⚙ {tool.name} input\n" + "\n".join(lines), style="cyan"))
             else:
-                side.append(
-                    Text(f"⚙ {name}: {sum(len(p) for p in parts):,} characters of input", style="cyan")
-                )
+                side.append(Text(f"⚙ {tool.name}: {tool.chars:,} characters of input", style="cyan"))
         return side
 
     def _body(self, lines: int) -> RenderableType:
@@ -437,6 +450,11 @@ class LiveView(_Follower):
         from rich.markdown import Markdown
         from rich.text import Text
 
+        if self._thinking:  # kept in the message and the journal (`longcall show ID --json`), not reprinted
+            tokens = round(self._thinking_chars / _CHARS_PER_TOKEN)
+            self.console.print(Text(f"✻ thought for ~{tokens:,} tokens", style="dim"))
+        for tool in self._tools:
+            self.console.print(Text(f"⚙ {tool.name}: {tool.chars:,} characters of input", style="cyan"))
         if show_text:
             text = self.text()
             if text:

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MIGRATIONS",
+    "STATUSES",
     "SCHEMA_VERSION",
     "CallRecord",
     "Journal",
@@ -62,7 +63,7 @@ __all__ = [
     "safe_params",
 ]
 
-STATUSES = ("streaming", "done", "failed", "interrupted")
+STATUSES = ("streaming", "done", "failed", "interrupted")  # what `CallRecord.status` can be
 # Fraction of a stream's time the journal may spend checkpointing (the rest waits for the next one).
 _CHECKPOINT_SHARE = 0.05
 _BUSY_TIMEOUT = 2.0
@@ -180,7 +181,7 @@ def _message_so_far(gen: Generation) -> dict[str, Any]:
 def _status_of(message: LongcallMessage | None, error: BaseException | None) -> str:
     if message is not None:
         return "done"
-    if error is None or isinstance(error, (KeyboardInterrupt, GeneratorExit)):
+    if error is None or isinstance(error, (KeyboardInterrupt, GeneratorExit, SystemExit)):
         return "interrupted"
     if type(error).__name__ == "CancelledError":  # asyncio's, without importing asyncio here
         return "interrupted"
@@ -493,10 +494,11 @@ class Journal:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # also when COMMIT itself failed: never leave one open
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:

@@ -240,3 +240,45 @@ def test_no_secret_in_errors_or_records(emulator: Emulator) -> None:
         repr(client.messages._config),
     ]
     assert not any("SECRET" in text for text in texts)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_exception_from_a_hook_is_the_callers_and_is_not_retried(emulator: Emulator, kind: str) -> None:
+    class Stop(Exception):
+        pass
+
+    seen: list[str] = []
+
+    def on_text(text: str) -> None:
+        seen.append(text)
+        if len(seen) == 5:
+            raise Stop("enough")
+
+    with pytest.raises(Stop, match="enough"):
+        create(kind, emulator.url, {"policy": FAST, "on_text": on_text}, **prompt())
+    assert len([r for r in emulator.requests if r.path == "/v1/messages"]) == 1
+
+
+def test_a_broken_pipe_in_a_hook_is_not_a_network_failure(emulator: Emulator) -> None:
+    def on_text(text: str) -> None:
+        raise BrokenPipeError("stdout closed")
+
+    with pytest.raises(BrokenPipeError):
+        create("sync", emulator.url, {"policy": FAST, "on_text": on_text}, **prompt())
+    assert len(emulator.requests) == 1
+
+
+def test_a_delta_missing_its_field_is_a_protocol_error(replay: ReplayServer) -> None:
+    body = sse(
+        [
+            START,
+            TEXT_START,
+            delta("kept"),
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta"}},
+        ]
+    )
+    with pytest.raises(
+        longcall.StreamProtocolError, match="content_block_delta event is malformed"
+    ) as caught:
+        replayed(replay, body)
+    assert caught.value.partial.content[0].text == "kept"
