@@ -82,10 +82,11 @@ def test_dropped_connection_anywhere(
     assert all(a.strategy == strategy for a in resumed)
 
 
+@pytest.mark.parametrize("kind", ["sync", "async"])
 @pytest.mark.parametrize("strategy", ["prefill", "instruction"])
 @SETTINGS
 @given(data=st.data())
-def test_error_event_anywhere(emulator: Emulator, strategy: str, data: st.DataObject) -> None:
+def test_error_event_anywhere(emulator: Emulator, kind: str, strategy: str, data: st.DataObject) -> None:
     emulator.reset()
     request = params(strategy_model(strategy), words=150)
     points = data.draw(st.lists(st.integers(0, 160), min_size=1, max_size=3))
@@ -116,6 +117,20 @@ def test_stall_is_aborted_and_resumed(emulator: Emulator, kind: str) -> None:
     assert message.content[0].text == emulator.document(request)
     assert "idle timeout" in (message.attempts[0].error or "")
     assert message.attempts[1].kind == "resume"
+    check_usage(message)
+
+
+@pytest.mark.parametrize("strategy", ["prefill", "instruction"])
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_stall_anywhere(emulator: Emulator, strategy: str, data: st.DataObject) -> None:
+    emulator.reset()
+    request = params(strategy_model(strategy), words=120)
+    point = data.draw(st.integers(0, 110))  # the stream has about 126 events
+    emulator.add_faults(Fault(stall_after_events=point, stall_seconds=1.0))
+    message = create("sync", emulator.url, {"policy": FAST.replace(idle_timeout=0.2)}, **request)
+    assert message.content[0].text == emulator.document(request)
+    assert "idle timeout" in (message.attempts[0].error or "")
     check_usage(message)
 
 
