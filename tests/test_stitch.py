@@ -216,3 +216,22 @@ def test_prefill_request_keeps_the_prompt_and_marks_it_for_the_cache() -> None:
         {"role": "assistant", "content": [{"type": "text", "text": "Hello world"}]},
     ]
     assert original["messages"] == [{"role": "user", "content": "go"}]  # the caller's params untouched
+
+
+def test_a_cut_back_fragment_is_not_shown_twice_even_after_a_failed_continuation() -> None:
+    live: list[str] = []
+    acc = Accumulator(on_text=live.append)
+    acc.begin_attempt(None)
+    start_events(acc)
+    feed_text(acc, ["The cat sat on th"], stop=False)
+    original = {"model": "x", "max_tokens": 100, "messages": [{"role": "user", "content": "go"}]}
+    plan = plan_continuation(original, acc, strategy="instruction", cache_resume=False, max_tokens=50)
+    acc.begin_attempt(plan.continuation)  # this continuation fails before any content
+    start_events(acc)
+    acc.finish_attempt()
+    plan = plan_continuation(original, acc, strategy="instruction", cache_resume=False, max_tokens=50)
+    acc.begin_attempt(plan.continuation)
+    start_events(acc)
+    feed_text(acc, ["the", " mat."])
+    assert acc.blocks[0].text_value() == "The cat sat on the mat."
+    assert "".join(live) == "The cat sat on the mat."

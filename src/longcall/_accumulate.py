@@ -57,6 +57,7 @@ class Block:
         "seam",
         "index",
         "input",
+        "shown",
     )
 
     def __init__(self, start: dict[str, Any], index: int) -> None:
@@ -71,6 +72,7 @@ class Block:
         self.closed = False
         self.seam: Seam | None = None
         self.input: Any = None
+        self.shown = ""  # text shown live past the block's end (cut back for a continuation)
 
     @property
     def type(self) -> str:
@@ -330,6 +332,7 @@ class Accumulator:
             seam = block.seam
             block.seam = None
             kept, live = seam.finish()
+            block.shown = ""
             self.removed_overlap += seam.removed_overlap
             if kept:
                 block.text.append(kept)
@@ -380,6 +383,7 @@ class Accumulator:
         kept, live = seam.feed(text)
         if seam.done:
             block.seam = None
+            block.shown = ""
             self.removed_overlap += seam.removed_overlap
         if kept:
             block.text.append(kept)

@@ -159,7 +159,6 @@ class Generation:
         self._next_kind = "initial"
         self._next_continuation: Continuation | None = None
         self._next_params: dict[str, Any] = params
-        self._last_failure: Failure | None = None
         self._checkpoint_at = 0.0
         self._checkpoint_bytes = 0
         self._attempt_started = now
@@ -339,7 +338,6 @@ class Generation:
         self, attempt: Attempt, failure: Failure, error: BaseException | None, now: float
     ) -> Decision:
         attempt.error = failure.message
-        self._last_failure = failure
         self.segment_output += int(self.acc.attempt_usage.get("output_tokens") or 0)
         self.total_output += int(self.acc.attempt_usage.get("output_tokens") or 0)
         has_content = bool(self.acc.blocks)

@@ -163,16 +163,17 @@ def plan_continuation(
 
     block = acc.blocks[last_text]
     text = block.text_value()
-    shown = ""
     if strategy == "instruction":
         boundary = len(text)
         while boundary > 0 and not text[boundary - 1].isspace():
             boundary -= 1
-        shown = text[boundary:]
+        fragment = text[boundary:]
         text = text[:boundary]
-        regenerated += len(shown)
+        regenerated += len(fragment)
         block.start = {**block.start, "text": ""}
         block.text = [text] if text else []
+        # Shown live but no longer in the block: not to be shown again when the answer repeats it.
+        block.shown = fragment + block.shown
     sent = text.rstrip()
     gap = text[len(sent) :]
 
@@ -192,7 +193,7 @@ def plan_continuation(
             messages.append({"role": "user", "content": INSTRUCTION})
     params["messages"] = messages
     continuation = Continuation(
-        block, sent=sent, gap=gap, shown=shown, remove_overlap=strategy == "instruction" and bool(sent)
+        block, sent=sent, gap=gap, shown=block.shown, remove_overlap=strategy == "instruction" and bool(sent)
     )
     return ContinuationPlan(params, continuation, regenerated, dropped)
 
