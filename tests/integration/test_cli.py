@@ -59,8 +59,15 @@ def env(emulator: Emulator, home: Path) -> dict[str, str]:
     }
 
 
+# A process started in the background by a non-interactive shell (as CI may run us) inherits SIGINT
+# ignored, and Python then never turns Ctrl-C into KeyboardInterrupt. Every command starts with the
+# default restored (it survives exec), as it has on a person's terminal.
+_DEFAULT_SIGINT = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+
+
 def command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "longcall", *args]
+    launch = _DEFAULT_SIGINT + "os.execv(sys.executable, [sys.executable, '-m', 'longcall', *sys.argv[1:]])"
+    return [sys.executable, "-c", launch, *args]
 
 
 def run(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -332,7 +339,11 @@ def test_emulate_serves_until_interrupted(env: dict[str, str]):
             assert reply.content[0].type == "text" and reply.usage.output_tokens >= 10
         finally:
             proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=10)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
     assert proc.returncode == 0
 
 
@@ -417,8 +428,8 @@ def _screen_text(raw: bytes) -> str:
 
 # Run in a new session, this makes the pty its controlling terminal (so Ctrl-C is a real SIGINT),
 # then becomes the command. Done after exec, not in preexec_fn, which is unsafe with threads running.
-_WITH_TERMINAL = (
-    "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+_WITH_TERMINAL = _DEFAULT_SIGINT + (
+    "import fcntl, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
     "os.execv(sys.executable, [sys.executable, '-m', 'longcall', *sys.argv[1:]])"
 )
 
