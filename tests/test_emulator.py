@@ -218,15 +218,17 @@ SCRIPTED: list[dict[str, Any]] = [
 ]
 
 
+# Older SDKs (2.10) warn while accumulating a web search result block in their own stream helper.
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning")
 def test_scripted_blocks_come_through_the_stream_accumulator(
     emulator: Emulator, client: anthropic.Anthropic
 ) -> None:
     emulator.script("Which river is longest?", Script(content=SCRIPTED, stop_reason="tool_use"))
     streamed = stream_final(client, messages=ask("Which river is longest?"))
-    assert [block.to_dict() for block in streamed.content] == SCRIPTED
+    assert [block.to_dict(warnings=False) for block in streamed.content] == SCRIPTED
     assert streamed.stop_reason == "tool_use"
     created = client.messages.create(model=MODEL, max_tokens=100, messages=ask("Which river is longest?"))
-    assert [block.to_dict() for block in created.content] == SCRIPTED
+    assert [block.to_dict(warnings=False) for block in created.content] == SCRIPTED
     assert created.usage.output_tokens == streamed.usage.output_tokens > 0
     assert emulator.document("Which river is longest?") == "The Nile is the longest river."
 
