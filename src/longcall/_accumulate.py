@@ -230,8 +230,7 @@ class Accumulator:
         elif kind == "content_block_stop":
             self._block_stop(event)
         elif kind == "ping":
-            if self.emit:
-                self.out.append(event)
+            pass  # keep-alive: not part of the message, and the SDK's streams do not yield it either
         elif kind == "message_start":
             self._message_start(event)
         elif kind == "message_delta":

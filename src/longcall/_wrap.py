@@ -17,9 +17,20 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar, cast
 
 import anthropic
+import jiter
 from anthropic._base_client import AsyncAPIClient
 from anthropic._models import construct_type
-from anthropic.types import RawMessageStreamEvent
+from anthropic.lib.streaming._types import (
+    CitationEvent,
+    ContentBlockStopEvent,
+    InputJsonEvent,
+    MessageStopEvent,
+    SignatureEvent,
+    TextEvent,
+    ThinkingEvent,
+)
+from anthropic.types import ContentBlock, RawMessageStreamEvent
+from pydantic import PrivateAttr
 
 from ._catalog import check_context, lookup, resolve_max_tokens
 from ._drivers import drive_async, drive_sync, jitter, run_async, run_sync
@@ -133,6 +144,83 @@ def typed_event(event: dict[str, Any]) -> RawMessageStreamEvent:
     return cast(RawMessageStreamEvent, construct_type(type_=RawMessageStreamEvent, value=event))
 
 
+View = Callable[[Generation, dict[str, Any]], list[Any]]
+
+
+def raw_view(gen: Generation, event: dict[str, Any]) -> list[Any]:
+    """`create(stream=True)`: each stitched event, as the SDK's type."""
+    return [typed_event(event)]
+
+
+class _LazySnapshot:
+    """`snapshot` computed when read. The SDK's stream helper copies the whole block into every event,
+    which costs time quadratic in the stream's length; here it costs only when someone looks."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "snapshot":
+            return object.__getattribute__(self, "__pydantic_private__")["_source"]()
+        return super().__getattr__(name)  # type: ignore[misc]
+
+
+class _TextEvent(_LazySnapshot, TextEvent):
+    _source: Callable[[], Any] = PrivateAttr()
+
+
+class _ThinkingEvent(_LazySnapshot, ThinkingEvent):
+    _source: Callable[[], Any] = PrivateAttr()
+
+
+class _InputJsonEvent(_LazySnapshot, InputJsonEvent):
+    _source: Callable[[], Any] = PrivateAttr()
+
+
+def _lazy(cls: type[Any], source: Callable[[], Any], **fields: Any) -> Any:
+    event = cls.construct(**fields)
+    event.__dict__.pop("snapshot", None)
+    event._source = source
+    return event
+
+
+def helper_view(gen: Generation, event: dict[str, Any]) -> list[Any]:
+    """`messages.stream()`: what the SDK's `MessageStream` yields for each event — the event, then a
+    `text`, `thinking`, `input_json`, `citation` or `signature` event for a delta; the finished block on
+    `content_block_stop`, the message on `message_stop`."""
+    kind = event["type"]
+    if kind == "content_block_delta":
+        block = gen.acc.blocks[event["index"]]
+        delta = event["delta"]
+        derived: Any
+        match delta.get("type"):
+            case "text_delta":
+                derived = _lazy(_TextEvent, block.text_value, type="text", text=delta["text"])
+            case "thinking_delta":
+                derived = _lazy(
+                    _ThinkingEvent, block.thinking_value, type="thinking", thinking=delta["thinking"]
+                )
+            case "input_json_delta":
+                derived = _lazy(
+                    _InputJsonEvent,
+                    lambda: jiter.from_json(block.raw_json().encode(), partial_mode=True),
+                    type="input_json",
+                    partial_json=delta["partial_json"],
+                )
+            case "citations_delta":
+                derived = CitationEvent.construct(
+                    type="citation", citation=delta["citation"], snapshot=list(block.citations or [])
+                )
+            case "signature_delta":
+                derived = SignatureEvent.construct(type="signature", signature=delta["signature"])
+            case _:
+                return [typed_event(event)]
+        return [typed_event(event), derived]
+    if kind == "content_block_stop":
+        content_block = construct_type(type_=ContentBlock, value=gen.acc.blocks[event["index"]].to_dict())
+        return [ContentBlockStopEvent.construct(type=kind, index=event["index"], content_block=content_block)]
+    if kind == "message_stop":
+        return [MessageStopEvent.construct(type=kind, message=gen.message())]
+    return [typed_event(event)]
+
+
 def _check_client(client: Any) -> None:
     name = type(client).__name__
     if "Bedrock" in name:
@@ -150,13 +238,14 @@ def _check_client(client: Any) -> None:
 class LongStream:
     """What `create(stream=True)` returns: the stitched events, typed as the SDK types them."""
 
-    def __init__(self, raw_messages: Any, gen: Generation) -> None:
+    def __init__(self, raw_messages: Any, gen: Generation, view: View | None = None) -> None:
         self._gen = gen
+        self._view = view or raw_view
         self._driver = drive_sync(raw_messages, gen)
         self._iterator = self._events()
         self.message: LongcallMessage | None = None
 
-    def _events(self) -> Iterator[RawMessageStreamEvent]:
+    def _events(self) -> Iterator[Any]:
         while True:
             try:
                 batch = next(self._driver)
@@ -164,12 +253,12 @@ class LongStream:
                 self.message = stop.value
                 return
             for event in batch:
-                yield typed_event(event)
+                yield from self._view(self._gen, event)
 
-    def __iter__(self) -> Iterator[RawMessageStreamEvent]:
+    def __iter__(self) -> Iterator[Any]:
         return self._iterator
 
-    def __next__(self) -> RawMessageStreamEvent:
+    def __next__(self) -> Any:
         return next(self._iterator)
 
     def __enter__(self) -> LongStream:
@@ -200,10 +289,10 @@ class LongMessageStream:
             if event.type == "content_block_delta" and event.delta.type == "text_delta":
                 yield event.delta.text
 
-    def __iter__(self) -> Iterator[RawMessageStreamEvent]:
+    def __iter__(self) -> Iterator[Any]:
         return iter(self._stream)
 
-    def __next__(self) -> RawMessageStreamEvent:
+    def __next__(self) -> Any:
         return next(self._stream)
 
     @property
@@ -280,7 +369,9 @@ class LongMessages(_Passthrough[anthropic.Anthropic]):
         """Like the SDK's `messages.stream`: a context manager giving a stream with `text_stream`,
         `get_final_message()` and `get_final_text()`."""
         params.pop("stream", None)
-        return LongMessageStreamManager(lambda: LongStream(self._raw, self._prepare(params, emit=True)))
+        return LongMessageStreamManager(
+            lambda: LongStream(self._raw, self._prepare(params, emit=True), helper_view)
+        )
 
     def _prepare(self, params: dict[str, Any], *, emit: bool) -> Generation:
         gen, counted = prepare(params, self._config, emit=emit)
@@ -322,8 +413,9 @@ class LongClient(_Passthrough[anthropic.Anthropic]):
 class AsyncLongStream:
     """The async `create(stream=True)` result."""
 
-    def __init__(self, raw_messages: Any, gen: Generation) -> None:
+    def __init__(self, raw_messages: Any, gen: Generation, view: View | None = None) -> None:
         self._gen = gen
+        self._view = view or raw_view
         self._result: list[LongcallMessage] = []
         self._driver = drive_async(raw_messages, gen, self._result)
         self._iterator = self._events()
@@ -332,15 +424,16 @@ class AsyncLongStream:
     def message(self) -> LongcallMessage | None:
         return self._result[0] if self._result else None
 
-    async def _events(self) -> AsyncIterator[RawMessageStreamEvent]:
+    async def _events(self) -> AsyncIterator[Any]:
         async for batch in self._driver:
             for event in batch:
-                yield typed_event(event)
+                for item in self._view(self._gen, event):
+                    yield item
 
-    def __aiter__(self) -> AsyncIterator[RawMessageStreamEvent]:
+    def __aiter__(self) -> AsyncIterator[Any]:
         return self._iterator
 
-    async def __anext__(self) -> RawMessageStreamEvent:
+    async def __anext__(self) -> Any:
         return await self._iterator.__anext__()
 
     async def __aenter__(self) -> AsyncLongStream:
@@ -369,10 +462,10 @@ class AsyncLongMessageStream:
             if event.type == "content_block_delta" and event.delta.type == "text_delta":
                 yield event.delta.text
 
-    def __aiter__(self) -> AsyncIterator[RawMessageStreamEvent]:
+    def __aiter__(self) -> AsyncIterator[Any]:
         return self._stream.__aiter__()
 
-    async def __anext__(self) -> RawMessageStreamEvent:
+    async def __anext__(self) -> Any:
         return await self._stream.__anext__()
 
     @property
@@ -433,7 +526,7 @@ class AsyncLongMessages(_Passthrough[anthropic.AsyncAnthropic]):
         params.pop("stream", None)
 
         async def make() -> AsyncLongStream:
-            return AsyncLongStream(self._raw, await self._prepare(params, emit=True))
+            return AsyncLongStream(self._raw, await self._prepare(params, emit=True), helper_view)
 
         return AsyncLongMessageStreamManager(make)
 

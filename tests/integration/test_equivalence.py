@@ -235,3 +235,45 @@ def test_same_message_from_raw_bytes(replay: ReplayServer, newline: str, trailin
     assert ours.usage.model_extra == {"new_usage_field": 5}  # a field the SDK would drop is kept
     assert ours.container is not None and ours.container.id == "c1"
     assert json.loads(json.dumps(ours.content[1].input)) == {"a": [1, 2]}
+
+
+def summary(event: Any) -> tuple[Any, ...]:
+    """What a `messages.stream()` consumer reads from each event."""
+    kind = event.type
+    if kind in ("text", "thinking"):
+        return kind, getattr(event, kind), event.snapshot
+    if kind == "input_json":
+        return kind, event.partial_json, event.snapshot
+    if kind == "citation":
+        return kind, event.citation.to_dict(), [c.to_dict() for c in event.snapshot]
+    if kind == "signature":
+        return kind, event.signature
+    if kind == "content_block_stop":
+        block = dump(event.content_block)
+        block.pop("parsed_output", None)
+        return kind, event.index, block
+    if kind == "message_stop":
+        return (kind,)
+    if kind == "content_block_delta":
+        return kind, event.index, event.delta.type
+    return (kind,)
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_messages_stream_yields_what_the_sdk_helper_yields(
+    emulator: Emulator, replay: ReplayServer, name: str
+) -> None:
+    emulator.script(name, SCRIPTS[name])
+    params = {"model": "claude-opus-4-6", "max_tokens": 2048, "messages": [{"role": "user", "content": name}]}
+    body = recorded(emulator, params)
+    client = anthropic.Anthropic(base_url=replay.url, api_key="test", max_retries=0)
+    replay.reply(body)
+    with client.messages.stream(**params) as stream:
+        sdk_events = [summary(event) for event in stream]
+        sdk_final = stream.get_final_message()
+    replay.reply(body, cuts=range(3, len(body), 17))
+    with longcall.wrap(client, journal=None).messages.stream(**params) as stream:
+        our_events = [summary(event) for event in stream]
+        our_final = stream.get_final_message()
+    assert our_events == sdk_events
+    contains(dump(sdk_final), dump(our_final))
