@@ -40,7 +40,8 @@ class Policy:
         precheck: count the input tokens with the API before sending and fail early when input plus
             `max_tokens` exceeds the context window.
         checkpoint_interval: seconds between journal checkpoints of a streaming generation.
-        checkpoint_bytes: checkpoint sooner once this many new bytes arrived.
+        checkpoint_bytes: checkpoint sooner once this many new bytes of the stream arrived (64 KB of
+            events carry about 3 KB of text).
     """
 
     max_attempts: int = 8
@@ -58,7 +59,7 @@ class Policy:
     clamp_max_tokens: bool = False
     precheck: bool = False
     checkpoint_interval: float = 1.0
-    checkpoint_bytes: int = 8192
+    checkpoint_bytes: int = 65536
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
