@@ -212,6 +212,23 @@ class Accumulator:
         add_usage(total, self.attempt_usage)
         return total
 
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Start from a message saved earlier (by the journal, before the process died)."""
+        self.message = {key: value for key, value in saved.items() if key not in ("content", "usage")}
+        usage = saved.get("usage")
+        self.usage = dict(usage) if isinstance(usage, dict) else {}
+        for raw in saved.get("content") or []:
+            block = Block(
+                {k: v for k, v in raw.items() if k not in ("partial_json", "unknown_deltas")},
+                len(self.blocks),
+            )
+            if "partial_json" in raw:  # a tool block cut in the middle: the resume drops it
+                block.json.append(raw["partial_json"])
+            else:
+                block.closed = True
+                block.input = raw.get("input")
+            self.blocks.append(block)
+
     def truncate(self, keep: int) -> list[Block]:
         """Drop blocks from `keep` on (to be generated again); return them."""
         dropped = self.blocks[keep:]

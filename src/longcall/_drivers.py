@@ -63,7 +63,7 @@ def drive_sync(
             decision = gen.end(error, clock(), time.time())
             if decision.message is not None:
                 if emit:
-                    yield gen.final_events(decision.message)
+                    yield gen.final_events()
                 return decision.message
             if decision.error is not None:
                 raise decision.error
@@ -102,7 +102,7 @@ async def drive_async(
             decision = gen.end(error, clock(), time.time())
             if decision.message is not None:
                 if emit:
-                    yield gen.final_events(decision.message)
+                    yield gen.final_events()
                 result.append(decision.message)
                 return
             if decision.error is not None:

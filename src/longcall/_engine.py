@@ -480,7 +480,7 @@ class Generation:
         data["stop_reason"] = None
         return build_message(data, self.attempts, self.call_id)
 
-    def final_events(self, message: LongcallMessage) -> list[dict[str, Any]]:
+    def final_events(self) -> list[dict[str, Any]]:
         """The closing events of the stitched stream: one message_delta with the summed usage, then stop."""
         stop = dict(self.acc.stop)
         return [
@@ -492,21 +492,7 @@ class Generation:
 
     def _restore(self, saved: dict[str, Any]) -> None:
         """Start from a message saved earlier (a crashed process): the next request continues it."""
-        from ._accumulate import Block
-
-        self.acc.message = {key: value for key, value in saved.items() if key not in ("content", "usage")}
-        usage = saved.get("usage") or {}
-        self.acc.usage = dict(usage) if isinstance(usage, dict) else {}
-        for raw in saved.get("content") or []:
-            start = {k: v for k, v in raw.items() if k not in ("partial_json", "unknown_deltas")}
-            block = Block(start, len(self.acc.blocks))
-            block.closed = "partial_json" not in raw
-            if "partial_json" in raw:
-                block.json.append(raw["partial_json"])
-            if block.closed and "input" in start:
-                block.input = start["input"]
-            self.acc.blocks.append(block)
-        self.acc._first_attempt = True
+        self.acc.restore(saved)
         self.segment_output = int(self.acc.usage.get("output_tokens") or 0)
         self.total_output = self.segment_output
         self._plan("resume", max(1, self.max_tokens - self.segment_output))
