@@ -4,11 +4,18 @@ would never send (malformed, out of order, odd line ends) and for byte-for-byte 
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections import deque
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hanging up is routine here
+            super().handle_error(request, client_address)
 
 
 class ReplayServer:
@@ -33,15 +40,18 @@ class ReplayServer:
                 self.send_header("transfer-encoding", "chunked")
                 self.end_headers()
                 last = 0
-                for cut in [*cuts, len(body)]:
-                    piece = body[last:cut]
-                    last = cut
-                    if piece:
-                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-                        self.wfile.flush()
-                self.wfile.write(b"0\r\n\r\n")
+                try:
+                    for cut in [*cuts, len(body)]:
+                        piece = body[last:cut]
+                        last = cut
+                        if piece:
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                            self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
+                except ConnectionError:  # the client stopped reading (a protocol error): expected
+                    self.close_connection = True
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

@@ -581,7 +581,12 @@ class PipeView(_Follower):
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.out.flush()
+        try:
+            self.out.flush()
+        except BrokenPipeError:
+            if exc[0] is None:
+                raise  # the call ended, then the reader left: the command exits quietly
+            # else the exception already on its way (OutputClosed, an error) is the one to report
 
     def print_result(
         self, message: LongcallMessage | None, *, show_text: bool = True, status: str = "done"
