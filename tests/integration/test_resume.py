@@ -345,3 +345,23 @@ def test_attempt_records_what_the_seam_removed_and_when_text_came(emulator: Emul
     assert second.removed_overlap in message.content[0].text
     assert first.time_to_first_token is not None and second.time_to_first_token is not None
     assert 0 <= first.time_to_first_token < 5
+
+
+@pytest.mark.parametrize("strategy", ["prefill", "instruction"])
+@SETTINGS
+@given(data=st.data())
+def test_mixed_faults_in_one_call(emulator: Emulator, strategy: str, data: st.DataObject) -> None:
+    """Drops, error events and HTTP errors, in any order, in one call."""
+    emulator.reset()
+    request = params(strategy_model(strategy), words=300)
+    size = body_size(emulator, request)
+    emulator.reset()
+    fault = st.one_of(
+        st.integers(0, 10_000).map(lambda p: Fault(drop_after_bytes=1 + p * (size - 2) // 10_000)),
+        st.integers(0, 300).map(lambda n: Fault(error_after_events=n)),
+        st.sampled_from([529, 500, 429]).map(lambda status: Fault(status=status)),
+    )
+    emulator.add_faults(*data.draw(st.lists(fault, min_size=2, max_size=4)))
+    message = create("sync", emulator.url, {"policy": FAST}, **request)
+    assert message.content[0].text == emulator.document(request)
+    check_usage(message)
