@@ -56,10 +56,11 @@ def main() -> int:
             file=sys.stderr,
         )
     usage = message.usage
+    label = "cost" if emulator is None else "at API prices this would cost"
+    cost = f"{label} ${longcall.cost(usage, model):.4f}"
     print(
         f"{len(message.content[0].text):,} characters, {usage.output_tokens:,} output tokens in "
-        f"{time.monotonic() - started:.1f} s; stop reason {message.stop_reason}; "
-        f"cost ${longcall.cost(usage, model):.4f}",
+        f"{time.monotonic() - started:.1f} s; stop reason {message.stop_reason}; " + cost,
         file=sys.stderr,
     )
     if emulator is not None:
