@@ -277,11 +277,27 @@ class LongStream:
         return self.message
 
 
-class LongMessageStream:
+class _StreamView:
+    """What the sync and async `messages.stream()` objects share: the message so far, the attempts."""
+
+    _stream: Any
+
+    @property
+    def current_message_snapshot(self) -> LongcallMessage:
+        message: LongcallMessage = self._stream.message or self._stream._gen.message()
+        return message
+
+    @property
+    def attempts(self) -> list[Any]:
+        attempts: list[Any] = self._stream._gen.attempts
+        return attempts
+
+
+class LongMessageStream(_StreamView):
     """The `messages.stream()` surface: events, `text_stream`, the snapshot, the final message."""
 
     def __init__(self, stream: LongStream) -> None:
-        self._stream = stream
+        self._stream: LongStream = stream
         self.text_stream = self._text()
 
     def _text(self) -> Iterator[str]:
@@ -294,14 +310,6 @@ class LongMessageStream:
 
     def __next__(self) -> Any:
         return next(self._stream)
-
-    @property
-    def current_message_snapshot(self) -> LongcallMessage:
-        return self._stream.message or self._stream._gen.message()
-
-    @property
-    def attempts(self) -> list[Any]:
-        return self._stream._gen.attempts
 
     def until_done(self) -> None:
         for _ in self._stream:
@@ -348,6 +356,21 @@ class _Passthrough(Generic[ClientT]):
         return getattr(self._target, name)
 
 
+class _Client(_Passthrough[ClientT]):
+    """What the sync and async wrapped clients share."""
+
+    _config: Config
+
+    @property
+    def unwrapped(self) -> ClientT:
+        """The SDK client that was wrapped."""
+        client: ClientT = self._target
+        return client
+
+    def __repr__(self) -> str:
+        return f"<longcall {type(self._target).__name__} policy={self._config.policy!r}>"
+
+
 class LongMessages(_Passthrough[anthropic.Anthropic]):
     """`client.messages`, with `create` and `stream` streamed, retried and resumed."""
 
@@ -382,17 +405,13 @@ class LongMessages(_Passthrough[anthropic.Anthropic]):
         return gen
 
 
-class LongClient(_Passthrough[anthropic.Anthropic]):
+class LongClient(_Client[anthropic.Anthropic]):
     """A wrapped `anthropic.Anthropic`: use it exactly as the SDK client."""
 
     def __init__(self, client: anthropic.Anthropic, config: Config) -> None:
         self._target = client
         self._config = config
         self.messages = LongMessages(client, config)
-
-    @property
-    def unwrapped(self) -> anthropic.Anthropic:
-        return self._target  # type: ignore[no-any-return]
 
     def with_options(self, **options: Any) -> LongClient:
         return LongClient(self._target.with_options(**options), self._config)
@@ -402,9 +421,6 @@ class LongClient(_Passthrough[anthropic.Anthropic]):
 
     def __exit__(self, *exc: object) -> None:
         self._target.close()
-
-    def __repr__(self) -> str:
-        return f"<longcall {type(self._target).__name__} policy={self._config.policy!r}>"
 
 
 # -- async ----------------------------------------------------------------------------------------
@@ -452,9 +468,9 @@ class AsyncLongStream:
         return self._result[0]
 
 
-class AsyncLongMessageStream:
+class AsyncLongMessageStream(_StreamView):
     def __init__(self, stream: AsyncLongStream) -> None:
-        self._stream = stream
+        self._stream: AsyncLongStream = stream
         self.text_stream = self._text()
 
     async def _text(self) -> AsyncIterator[str]:
@@ -467,14 +483,6 @@ class AsyncLongMessageStream:
 
     async def __anext__(self) -> Any:
         return await self._stream.__anext__()
-
-    @property
-    def current_message_snapshot(self) -> LongcallMessage:
-        return self._stream.message or self._stream._gen.message()
-
-    @property
-    def attempts(self) -> list[Any]:
-        return self._stream._gen.attempts
 
     async def until_done(self) -> None:
         async for _ in self._stream:
@@ -539,17 +547,13 @@ class AsyncLongMessages(_Passthrough[anthropic.AsyncAnthropic]):
         return gen
 
 
-class AsyncLongClient(_Passthrough[anthropic.AsyncAnthropic]):
+class AsyncLongClient(_Client[anthropic.AsyncAnthropic]):
     """A wrapped `anthropic.AsyncAnthropic`."""
 
     def __init__(self, client: anthropic.AsyncAnthropic, config: Config) -> None:
         self._target = client
         self._config = config
         self.messages = AsyncLongMessages(client, config)
-
-    @property
-    def unwrapped(self) -> anthropic.AsyncAnthropic:
-        return self._target  # type: ignore[no-any-return]
 
     def with_options(self, **options: Any) -> AsyncLongClient:
         return AsyncLongClient(self._target.with_options(**options), self._config)
@@ -559,9 +563,6 @@ class AsyncLongClient(_Passthrough[anthropic.AsyncAnthropic]):
 
     async def __aexit__(self, *exc: object) -> None:
         await self._target.close()
-
-    def __repr__(self) -> str:
-        return f"<longcall {type(self._target).__name__} policy={self._config.policy!r}>"
 
 
 def wrap(
