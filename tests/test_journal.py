@@ -109,6 +109,10 @@ def _old_journal(path: Path, version: int) -> None:
             (MODEL, call_params, message),
         )
         db.execute("INSERT INTO attempts VALUES ('old1', 1, 1, ?)", (json.dumps(attempt),))
+    if version >= 3:  # as longcall wrote them from then on
+        db.execute(
+            "UPDATE calls SET prompt = 'Write 50 words about harbors', stop_reason = 'end_turn', pid = 1"
+        )
     db.close()
 
 
@@ -143,7 +147,7 @@ def test_a_failed_migration_leaves_the_old_journal_as_it_was(tmp_path: Path, mon
     def broken(db):
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr("longcall.journal.MIGRATIONS", (MIGRATIONS[0], MIGRATIONS[1], broken))
+    monkeypatch.setattr("longcall.journal._schema.MIGRATIONS", (MIGRATIONS[0], MIGRATIONS[1], broken))
     with pytest.raises(JournalError):
         Journal(path).get("old1")
     assert schema(path) == before
@@ -185,11 +189,15 @@ def test_safe_params_drop_every_secret_and_keep_what_a_resume_needs():
         "mcp_servers": [{"type": "url", "url": "https://mcp", "name": "m", "authorization_token": SECRET}],
         "extra_headers": {"x-api-key": SECRET, "Authorization": f"Bearer {SECRET}", "anthropic-beta": "b-1"},
         "extra_query": {"key": SECRET},
-        "extra_body": {"anything": SECRET},
+        "extra_body": {"temperature": 0.2, "nested": {"x-api-key": SECRET, "author": "Ann"}},
+        "output_config": {
+            "format": {"type": "json_schema", "schema": {"properties": {"token": {}, "auth": {}}}}
+        },
         "timeout": 30,
         "api_key": SECRET,
         "auth_token": SECRET,
-        "x_token": SECRET,
+        "Authorization": SECRET,
+        "keywords": ["kept"],
         "on_text": print,
     }
 
@@ -206,6 +214,10 @@ def test_safe_params_drop_every_secret_and_keep_what_a_resume_needs():
         "tools": given["tools"],  # a schema property named api_key is content, not a secret
         "mcp_servers": [{"type": "url", "url": "https://mcp", "name": "m"}],
         "extra_headers": {"anthropic-beta": "b-1"},
+        # a sampling parameter sent through extra_body is part of the request a resume replays
+        "extra_body": {"temperature": 0.2, "nested": {"author": "Ann"}},
+        "output_config": given["output_config"],  # schema properties are content, whatever their names
+        "keywords": ["kept"],  # a field that merely contains "key" is not a credential
     }
 
 
@@ -223,7 +235,7 @@ def test_a_call_records_parameters_attempts_message_usage_and_cost(emulator: Emu
 
     assert record is not None
     assert record.status == record.state == "done"
-    assert record.params == {**call, "extra_headers": {"anthropic-beta": "b-1"}}
+    assert record.params == {**call, "extra_headers": {"anthropic-beta": "b-1"}, "extra_body": {"temperature": 0.5}}
     assert record.text == emulator.document(call) == message.content[0].text
     assert record.message is not None and record.message["stop_reason"] == "end_turn"
     assert record.usage == message.usage.model_dump(exclude_none=True)

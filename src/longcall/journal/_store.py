@@ -1,159 +1,61 @@
-"""The journal: every call longcall makes, in a SQLite file, so no generation is ever lost.
-
-A `Journal` is an `Observer` of the engine (see `longcall._engine`): it records a call when its first
-request starts, checkpoints the partial message while it streams, records every attempt, and stores
-the final message (or what arrived before a failure or a Ctrl-C) with its usage and cost. `resume()`
-continues a journaled call from its last checkpoint, after the process that started it died.
+"""The `Journal`: the SQLite file, the `Observer` that writes it, and the reads and controls.
 
 Invariants:
 - Recording never breaks a generation: a failure to write warns once (`JournalWarning`) per journal
-  and the call goes on. Reading (`get`, `recent`) raises `JournalError`.
-- Secrets are never written: `extra_headers` (except `anthropic-beta`), `extra_query`, `extra_body`,
-  `timeout`, and any parameter whose name contains "key", "auth" or "token" (other than `max_tokens`
-  and `budget_tokens`) are dropped before anything is stored, at every depth outside message content.
+  and the call goes on. Reading (`get`, `recent`, ...) and the controls (`prune`, `delete`, `link`)
+  raise `JournalError`.
 - The file is created readable by its owner only (0600; SQLite gives its WAL files the same mode) in
   a folder created 0700.
 - Each write is one short transaction (WAL, `synchronous=NORMAL`: a killed process loses nothing that
-  was committed). Checkpoints are throttled twice: by the engine (`Policy.checkpoint_interval` and
-  `checkpoint_bytes`), and here, so the journal takes at most about 5% of a stream's time however
-  large the message grows (a checkpoint stores the whole partial message).
-- The schema is versioned with `PRAGMA user_version` and migrated forward in place, in one
-  transaction, by the numbered functions in `MIGRATIONS`; a journal from a newer longcall is never
-  written to.
-
-One connection per journal, shared by threads under a lock (an async caller writes from its event
-loop thread; the writes are small). A forked child opens its own.
+  was committed).
+- Removing calls (`prune`, `delete`, the size cap) vacuums the file, so it shrinks and what was
+  removed is no longer in it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import json
 import os
-import random
 import sqlite3
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._catalog import cost as price_of
-from ._catalog import lookup
-from ._engine import Generation, Hooks, LongcallMessage, Observer, build_message
-from ._errors import JournalError
-from ._policy import Policy
-from ._record import Attempt
-
-if TYPE_CHECKING:
-    import anthropic
-
-__all__ = [
-    "MIGRATIONS",
-    "STATUSES",
-    "SCHEMA_VERSION",
-    "CallRecord",
-    "Journal",
-    "JournalWarning",
-    "aresume",
-    "resume",
-    "safe_params",
-]
+from .._catalog import cost as price_of
+from .._engine import Generation, LongcallMessage
+from .._errors import JournalError
+from .._policy import Policy
+from .._record import Attempt
+from ._params import dumps as _dumps
+from ._params import prompt_preview as _prompt_preview
+from ._params import safe_params
+from ._schema import migrate, refuse_newer
 
 STATUSES = ("streaming", "done", "failed", "interrupted")  # what `CallRecord.status` can be
 # Fraction of a stream's time the journal may spend checkpointing (the rest waits for the next one).
 _CHECKPOINT_SHARE = 0.05
 _BUSY_TIMEOUT = 2.0
-_PROMPT_PREVIEW = 300
-_DROPPED_PARAMS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
-_KEPT_TOKEN_PARAMS = frozenset({"max_tokens", "budget_tokens"})
-_SECRET_PARTS = ("key", "auth", "token")
-# Message content is what the user wrote, not configuration: it is kept as it is.
-_CONTENT_PARAMS = frozenset({"messages", "system", "input_schema"})
-_HOOKS = frozenset({"on_text", "on_thinking", "on_tool_input", "on_event", "on_attempt"})
+_OFF = frozenset({"off", "0", "false", "no", "none"})
+# The size cap prunes down to this share of it, so that it does not vacuum again at the next call.
+_CAP_SLACK = 0.9
 
 
 class JournalWarning(UserWarning):
     """The journal could not record a call; the generation went on without it."""
 
 
-# -- what is stored -------------------------------------------------------------------------------
-
-
-def _is_secret(name: str) -> bool:
-    lowered = name.lower()
-    return lowered not in _KEPT_TOKEN_PARAMS and any(part in lowered for part in _SECRET_PARTS)
-
-
-def _scrub(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            key: (val if key in _CONTENT_PARAMS else _scrub(val))
-            for key, val in value.items()
-            if not (isinstance(key, str) and _is_secret(key))
-        }
-    if isinstance(value, (list, tuple)):
-        return [_scrub(item) for item in value]
-    return value
-
-
-def safe_params(params: dict[str, Any]) -> dict[str, Any]:
-    """The request parameters as the journal stores them: everything needed to send the request
-    again, nothing secret.
-
-    Dropped: `extra_headers` (only an `anthropic-beta` header is kept: it changes what the model may
-    do, and it is not a secret), `extra_query`, `extra_body`, `timeout`, and any key containing
-    "key", "auth" or "token" except `max_tokens` and `budget_tokens`, at any depth outside `messages`,
-    `system` and tool input schemas (content, kept as written).
-    """
-    kept: dict[str, Any] = {}
-    for name, value in params.items():
-        if name in _HOOKS or name == "longcall_policy":
-            continue
-        if name == "extra_headers" and isinstance(value, dict):
-            betas = {
-                k: v for k, v in value.items() if str(k).lower() == "anthropic-beta" and isinstance(v, str)
-            }
-            if betas:
-                kept[name] = betas
-            continue
-        if name in _DROPPED_PARAMS or _is_secret(name):
-            continue
-        kept[name] = value if name in _CONTENT_PARAMS else _scrub(value)
-    return kept
-
-
-def _prompt_preview(params: dict[str, Any]) -> str:
-    """The last user turn's text, shortened: shown by `longcall logs` and searched by `--search`."""
-    for message in reversed(params.get("messages") or []):
-        if not isinstance(message, dict) or message.get("role") != "user":
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            text = content
-        else:
-            text = " ".join(
-                block.get("text", "")
-                for block in content or []
-                if isinstance(block, dict) and block.get("type") == "text"
-            )
-        text = " ".join(text.split())
-        return text if len(text) <= _PROMPT_PREVIEW else text[: _PROMPT_PREVIEW - 1] + "…"
-    return ""
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
 def _policy_dict(policy: Policy) -> dict[str, Any]:
     return dataclasses.asdict(policy)
 
 
-def _policy_from(data: dict[str, Any] | None) -> Policy | None:
+def policy_from(data: dict[str, Any] | None) -> Policy | None:
     if not data:
         return None
     names = {f.name for f in dataclasses.fields(Policy)}
@@ -230,6 +132,7 @@ class CallRecord:
         stop_reason: the final message's stop reason.
         pid: the process that recorded it last.
         policy: the `Policy` fields the call ran with.
+        parent_id: the call this one follows in a conversation (see `Journal.link`), or None.
         attempts: every request made for it, in order (`Attempt.to_dict()` plus "run": 1 for the
             first process, 2 for the first `resume`, ...).
     """
@@ -248,6 +151,7 @@ class CallRecord:
     stop_reason: str | None = None
     pid: int | None = None
     policy: dict[str, Any] | None = None
+    parent_id: str | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -281,128 +185,6 @@ class CallRecord:
         return data
 
 
-# -- the schema -----------------------------------------------------------------------------------
-
-
-def _v1_calls(db: sqlite3.Connection) -> None:
-    """One row per call; the attempts as a JSON list on the row."""
-    db.execute(
-        """CREATE TABLE calls (
-            id TEXT PRIMARY KEY,
-            created_at REAL NOT NULL,
-            updated_at REAL NOT NULL,
-            model TEXT NOT NULL,
-            params TEXT NOT NULL,
-            status TEXT NOT NULL,
-            message TEXT,
-            usage TEXT,
-            cost REAL,
-            error TEXT,
-            attempts TEXT NOT NULL DEFAULT '[]'
-        )"""
-    )
-
-
-def _v2_attempts(db: sqlite3.Connection) -> None:
-    """Attempts move to their own table (a checkpoint rewrites one attempt, not all of them); indices
-    for `longcall logs`."""
-    rows = db.execute("SELECT id, attempts FROM calls").fetchall()
-    # SQLite before 3.35 has no DROP COLUMN: rebuild the table without it (foreign keys are off while
-    # migrating, as SQLite's procedure for this asks).
-    db.execute(
-        """CREATE TABLE calls_v2 (
-            id TEXT PRIMARY KEY,
-            created_at REAL NOT NULL,
-            updated_at REAL NOT NULL,
-            model TEXT NOT NULL,
-            params TEXT NOT NULL,
-            status TEXT NOT NULL,
-            message TEXT,
-            usage TEXT,
-            cost REAL,
-            error TEXT
-        )"""
-    )
-    db.execute(
-        "INSERT INTO calls_v2 SELECT id, created_at, updated_at, model, params, status, message, usage, cost,"
-        " error FROM calls"
-    )
-    db.execute("DROP TABLE calls")
-    db.execute("ALTER TABLE calls_v2 RENAME TO calls")
-    db.execute("CREATE INDEX calls_by_time ON calls (created_at)")
-    db.execute("CREATE INDEX calls_by_model ON calls (model, created_at)")
-    db.execute(
-        """CREATE TABLE attempts (
-            call_id TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
-            run INTEGER NOT NULL,
-            number INTEGER NOT NULL,
-            data TEXT NOT NULL,
-            PRIMARY KEY (call_id, run, number)
-        )"""
-    )
-    for call_id, raw in rows:
-        try:
-            attempts = json.loads(raw or "[]")
-        except ValueError:
-            attempts = []
-        for position, attempt in enumerate(attempts if isinstance(attempts, list) else [], start=1):
-            number = attempt.get("number", position) if isinstance(attempt, dict) else position
-            db.execute(
-                "INSERT OR REPLACE INTO attempts VALUES (?, 1, ?, ?)", (call_id, number, _dumps(attempt))
-            )
-
-
-def _v3_logs(db: sqlite3.Connection) -> None:
-    """What `longcall logs` shows and filters on, without parsing JSON: the prompt, the stop reason,
-    the writing process (to tell a crashed call from a live one) and the policy (for `resume`)."""
-    db.execute("ALTER TABLE calls ADD COLUMN prompt TEXT NOT NULL DEFAULT ''")
-    db.execute("ALTER TABLE calls ADD COLUMN stop_reason TEXT")
-    db.execute("ALTER TABLE calls ADD COLUMN pid INTEGER")
-    db.execute("ALTER TABLE calls ADD COLUMN policy TEXT")
-    db.execute("CREATE INDEX calls_by_status ON calls (status, created_at)")
-    for call_id, params, message in db.execute("SELECT id, params, message FROM calls").fetchall():
-        try:
-            prompt = _prompt_preview(json.loads(params))
-            stop = (json.loads(message) or {}).get("stop_reason") if message else None
-        except (ValueError, AttributeError):
-            continue
-        db.execute("UPDATE calls SET prompt = ?, stop_reason = ? WHERE id = ?", (prompt, stop, call_id))
-
-
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_calls, _v2_attempts, _v3_logs)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def _refuse_newer(db: sqlite3.Connection) -> None:
-    version = int(db.execute("PRAGMA user_version").fetchone()[0])
-    if version > SCHEMA_VERSION:
-        raise JournalError(
-            f"The journal has schema version {version}, newer than this longcall's {SCHEMA_VERSION}; "
-            "upgrade longcall to use it (it was left untouched)."
-        )
-
-
-def migrate(db: sqlite3.Connection, *, target: int = SCHEMA_VERSION) -> int:
-    """Bring the schema forward to `target` in one transaction; return the version found before.
-
-    Raises:
-        JournalError: the file's schema is newer than this longcall knows.
-    """
-    db.execute("BEGIN IMMEDIATE")  # the write lock: two processes never migrate at once
-    try:
-        _refuse_newer(db)
-        version = int(db.execute("PRAGMA user_version").fetchone()[0])
-        for number in range(version, target):
-            MIGRATIONS[number](db)
-        if target > version:
-            db.execute(f"PRAGMA user_version = {int(target)}")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return version
-
-
 # -- the journal ----------------------------------------------------------------------------------
 
 
@@ -423,22 +205,55 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
+def parse_size(text: str) -> int:
+    """ "500MB", "2G", "10000": bytes (K, M, G are powers of 1024)."""
+    value = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = 1
+    for suffix, factor in (("K", 1024), ("M", 1024**2), ("G", 1024**3)):
+        if value.endswith(suffix):
+            value, scale = value[:-1], factor
+            break
+    try:
+        size = int(float(value) * scale)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a size; give bytes, or a number with K, M or G.") from None
+    if size <= 0:
+        raise ValueError(f"{text!r} is not a size; give a positive number of bytes.")
+    return size
+
+
+def _like(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 class Journal:
     """A SQLite journal of calls, and the `Observer` that writes it.
 
     ```python
     client = longcall.wrap(anthropic.Anthropic())                      # the per-user journal
     client = longcall.wrap(anthropic.Anthropic(), journal=Journal("calls.db"))
+    client = longcall.wrap(anthropic.Anthropic(), journal=None)        # no journal
     Journal.default().recent(5)
     ```
 
     Args:
         path: the database file; created (0600, folder 0700) on first use.
+        max_bytes: a size cap: when the file grows past it, the oldest finished calls are removed
+            (down to 90% of it). None (the default) keeps everything until `prune` or `delete`.
         clock: monotonic seconds, for the checkpoint throttle (tests inject one).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.path = Path(path).expanduser()
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_bytes: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_bytes is not None and max_bytes <= 0:
+            raise ValueError(f"max_bytes must be positive, not {max_bytes}.")
+        self._path = Path(path).expanduser()
+        self.max_bytes = max_bytes
         self._clock = clock
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
@@ -450,14 +265,34 @@ class Journal:
         self.checkpoints_skipped = 0
         self.checkpoint_seconds = 0.0
 
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    @staticmethod
+    def default_path() -> Path:
+        """Where the per-user journal is: `journal.db` in `$LONGCALL_HOME`, else in the platform's user
+        data folder (`platformdirs.user_data_dir("longcall")`), whether or not recording is off."""
+        return _home() / "journal.db"
+
     @classmethod
-    def default(cls) -> Journal:
-        """The per-user journal: `journal.db` in `$LONGCALL_HOME`, else in the platform's user data
-        folder (`platformdirs.user_data_dir("longcall")`)."""
-        return cls(_home() / "journal.db")
+    def default(cls) -> Journal | None:
+        """The per-user journal (at `default_path()`), or None when `LONGCALL_JOURNAL=off` (also "0",
+        "false", "no"): then `wrap()` and the `longcall` command record nothing.
+
+        `LONGCALL_JOURNAL_MAX_BYTES` ("500MB", "2G", bytes) sets its size cap.
+
+        Raises:
+            ValueError: `LONGCALL_JOURNAL_MAX_BYTES` is not a size.
+        """
+        if os.environ.get("LONGCALL_JOURNAL", "").strip().lower() in _OFF:
+            return None
+        cap = os.environ.get("LONGCALL_JOURNAL_MAX_BYTES", "").strip()
+        return cls(cls.default_path(), max_bytes=parse_size(cap) if cap else None)
 
     def __repr__(self) -> str:
-        return f"Journal({str(self.path)!r})"
+        return f"Journal({str(self._path)!r})"
 
     # -- connection -------------------------------------------------------------------------------
 
@@ -465,14 +300,14 @@ class Journal:
         if self._db is not None and self._pid == os.getpid():
             return self._db
         try:
-            _create_private(self.path)
+            _create_private(self._path)
             db = sqlite3.connect(
-                self.path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+                self._path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
             )
         except (OSError, sqlite3.Error) as exc:
-            raise JournalError(f"The journal {str(self.path)!r} could not be opened: {exc}.") from exc
+            raise JournalError(f"The journal {str(self._path)!r} could not be opened: {exc}.") from exc
         try:
-            _refuse_newer(db)  # before anything changes the file, even its journal mode
+            refuse_newer(db)  # before anything changes the file, even its journal mode
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA foreign_keys = OFF")  # while migrating (a table rebuild must not cascade)
@@ -483,7 +318,7 @@ class Journal:
             raise
         except sqlite3.Error as exc:
             db.close()
-            raise JournalError(f"The journal {str(self.path)!r} could not be prepared: {exc}.") from exc
+            raise JournalError(f"The journal {str(self._path)!r} could not be prepared: {exc}.") from exc
         self._db, self._pid = db, os.getpid()
         return db
 
@@ -501,6 +336,7 @@ class Journal:
                 raise
 
     def close(self) -> None:
+        """Write what is pending and close the file (it reopens on next use)."""
         with self._lock:
             if self._db is not None and self._pid == os.getpid():
                 self._db.close()
@@ -511,7 +347,7 @@ class Journal:
             return
         self._warned = True
         warnings.warn(
-            f"longcall could not write its journal {str(self.path)!r} ({exc}); the generation goes on, "
+            f"longcall could not write its journal {str(self._path)!r} ({exc}); the generation goes on, "
             "but it is not recorded.",
             JournalWarning,
             stacklevel=4,
@@ -557,6 +393,7 @@ class Journal:
         def write() -> None:
             self._save(call, status, _message_so_far(call), _error_text(error))
             self._runs.pop(call.call_id, None)
+            self._enforce_cap()
 
         self._safely(write)
 
@@ -661,11 +498,30 @@ class Journal:
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            db = self._connect()
             try:
+                db = self._connect()
                 yield db
             except sqlite3.Error as exc:
-                raise JournalError(f"The journal {str(self.path)!r} could not be read: {exc}.") from exc
+                raise JournalError(f"The journal {str(self._path)!r} could not be read: {exc}.") from exc
+
+    def _resolve(self, db: sqlite3.Connection, call_id: str) -> str | None:
+        """The id of the call with this id or unique id prefix; None if there is none."""
+        if db.execute("SELECT 1 FROM calls WHERE id = ?", (call_id,)).fetchone():
+            return call_id
+        if not call_id:
+            return None
+        rows = db.execute(
+            "SELECT id FROM calls WHERE id LIKE ? ESCAPE '\\' LIMIT 2", (_like(call_id),)
+        ).fetchall()
+        if len(rows) > 1:
+            raise JournalError(f"More than one call id starts with {call_id!r}; give more of it.")
+        return str(rows[0][0]) if rows else None
+
+    def _require(self, db: sqlite3.Connection, call_id: str) -> str:
+        found = self._resolve(db, call_id)
+        if found is None:
+            raise JournalError(f"There is no call {call_id!r} in the journal {str(self._path)!r}.")
+        return found
 
     def get(self, call_id: str) -> CallRecord | None:
         """The call with this id, or with this unique id prefix; None if there is none.
@@ -674,17 +530,10 @@ class Journal:
             JournalError: the journal cannot be read, or the prefix matches several calls.
         """
         with self._read() as db:
-            rows = db.execute(f"SELECT {_COLUMNS} FROM calls WHERE id = ?", (call_id,)).fetchall()
-            if not rows and call_id:
-                pattern = call_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-                rows = db.execute(
-                    f"SELECT {_COLUMNS} FROM calls WHERE id LIKE ? ESCAPE '\\' LIMIT 2", (pattern,)
-                ).fetchall()
-                if len(rows) > 1:
-                    raise JournalError(f"More than one call id starts with {call_id!r}; give more of it.")
-            if not rows:
+            found = self._resolve(db, call_id)
+            if found is None:
                 return None
-            record = _record(rows[0])
+            record = _record(db.execute(f"SELECT {_COLUMNS} FROM calls WHERE id = ?", (found,)).fetchone())
             record.attempts = [
                 {**json.loads(data), "run": run}
                 for run, data in db.execute(
@@ -717,7 +566,7 @@ class Journal:
         if model:
             if model.endswith("*"):
                 where.append("model LIKE ? ESCAPE '\\'")
-                args.append(model[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+                args.append(_like(model[:-1]))
             else:
                 where.append("model = ?")
                 args.append(model)
@@ -726,7 +575,7 @@ class Journal:
             args.append("streaming" if status == "crashed" else status)
         if search:
             where.append("(prompt LIKE ? ESCAPE '\\' OR message LIKE ? ESCAPE '\\')")
-            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            pattern = "%" + _like(search)
             args += [pattern, pattern]
         sql = f"SELECT {_COLUMNS} FROM calls"
         if where:
@@ -738,15 +587,191 @@ class Journal:
             records = [record for record in records if record.crashed][:limit]
         return records
 
+    def latest(self) -> CallRecord | None:
+        """The most recently started call (what `longcall -c` continues), without its attempts; None
+        in an empty journal.
+
+        Raises:
+            JournalError: the journal cannot be read.
+        """
+        found = self.recent(1)
+        return found[0] if found else None
+
+    def conversation(self, call_id: str) -> list[CallRecord]:
+        """The turns of the conversation that `call_id` ends, root first, through `link`ed parents;
+        `[that call]` alone for a call that follows none. Without their attempts.
+
+        Raises:
+            JournalError: no such call, an ambiguous prefix, or the journal cannot be read.
+        """
+        with self._read() as db:
+            found = self._require(db, call_id)
+            rows = db.execute(
+                f"""WITH RECURSIVE chain(id, depth) AS (
+                        SELECT id, 0 FROM calls WHERE id = ?
+                        UNION ALL
+                        SELECT calls.parent_id, chain.depth + 1 FROM calls JOIN chain ON calls.id = chain.id
+                        WHERE calls.parent_id IS NOT NULL AND chain.depth < 100000
+                    )
+                    SELECT {_COLUMNS} FROM chain JOIN calls ON calls.id = chain.id
+                    ORDER BY chain.depth DESC""",
+                (found,),
+            ).fetchall()
+        return [_record(row) for row in rows]
+
     def integrity_check(self) -> str:
         """SQLite's `PRAGMA integrity_check`: "ok" for a sound file."""
         with self._read() as db:
             return str(db.execute("PRAGMA integrity_check").fetchone()[0])
 
+    # -- controls ---------------------------------------------------------------------------------
+
+    def link(self, call_id: str, parent_id: str) -> None:
+        """Record that `call_id` is the next turn after `parent_id` in a conversation (ids or unique
+        prefixes). Linking again replaces the parent.
+
+        Raises:
+            JournalError: either call is missing, the link would make a loop, or the journal cannot
+                be written.
+        """
+        with self._controlling() as db:
+            child = self._require(db, call_id)
+            parent = self._require(db, parent_id)
+            ancestors = {
+                row[0]
+                for row in db.execute(
+                    """WITH RECURSIVE up(id) AS (SELECT ? UNION SELECT calls.parent_id FROM calls
+                           JOIN up ON calls.id = up.id WHERE calls.parent_id IS NOT NULL)
+                       SELECT id FROM up""",
+                    (parent,),
+                )
+            }
+            if child in ancestors:
+                raise JournalError(
+                    f"Call {parent} already follows {child} in its conversation; the link was not made."
+                )
+            db.execute("UPDATE calls SET parent_id = ? WHERE id = ?", (parent, child))
+
+    def delete(self, call_ids: Iterable[str]) -> int:
+        """Remove these calls (ids or unique prefixes) and everything stored for them; return how many
+        were removed. Ids that match nothing are skipped. The file is vacuumed, so what was removed is
+        gone from it.
+
+        Raises:
+            JournalError: a prefix matches several calls (then nothing is removed), or the journal
+                cannot be written.
+        """
+        with self._controlling() as db:
+            found = {self._resolve(db, call_id) for call_id in call_ids} - {None}
+            removed = self._remove(db, sorted(str(call_id) for call_id in found))
+        if removed:
+            self._vacuum()
+        return removed
+
+    def prune(self, *, older_than: datetime.timedelta | None = None, max_bytes: int | None = None) -> int:
+        """Remove finished calls: those last updated longer than `older_than` ago, then the oldest
+        until the file holds at most `max_bytes`; return how many were removed. A call still
+        streaming in a live process is never removed (a crashed one is). The file is vacuumed.
+
+        Raises:
+            ValueError: neither limit is given, or one is not positive.
+            JournalError: the journal cannot be written.
+        """
+        if older_than is None and max_bytes is None:
+            raise ValueError("prune() needs older_than or max_bytes; nothing was removed.")
+        if older_than is not None and older_than.total_seconds() <= 0:
+            raise ValueError(f"older_than must be positive, not {older_than}; nothing was removed.")
+        if max_bytes is not None and max_bytes <= 0:
+            raise ValueError(f"max_bytes must be positive, not {max_bytes}; nothing was removed.")
+        removed = 0
+        with self._controlling() as db:
+            if older_than is not None:
+                cutoff = time.time() - older_than.total_seconds()
+                rows = db.execute(
+                    "SELECT id, status, pid FROM calls WHERE updated_at < ? ORDER BY created_at", (cutoff,)
+                ).fetchall()
+                removed += self._remove(db, [row[0] for row in rows if _removable(row[1], row[2])])
+            if max_bytes is not None:
+                removed += self._shrink(db, max_bytes)
+        if removed:
+            self._vacuum()
+        return removed
+
+    @contextlib.contextmanager
+    def _controlling(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with self._write() as db:
+                yield db
+        except sqlite3.Error as exc:
+            raise JournalError(f"The journal {str(self._path)!r} could not be changed: {exc}.") from exc
+
+    def _remove(self, db: sqlite3.Connection, call_ids: list[str]) -> int:
+        removed = 0
+        for start in range(0, len(call_ids), 500):  # SQLite limits the number of parameters
+            batch = call_ids[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            db.execute(f"DELETE FROM attempts WHERE call_id IN ({marks})", batch)
+            removed += db.execute(f"DELETE FROM calls WHERE id IN ({marks})", batch).rowcount
+        return removed
+
+    def _shrink(self, db: sqlite3.Connection, max_bytes: int) -> int:
+        """Remove the oldest finished calls until the pages in use fit in `max_bytes`."""
+        page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
+
+        def in_use() -> int:
+            pages = int(db.execute("PRAGMA page_count").fetchone()[0])
+            free = int(db.execute("PRAGMA freelist_count").fetchone()[0])
+            return (pages - free) * page_size
+
+        excess = in_use() - max_bytes
+        if excess <= 0:
+            return 0
+        removed = 0
+        rows = db.execute(
+            """SELECT id, status, pid, LENGTH(params) + IFNULL(LENGTH(message), 0) + IFNULL(LENGTH(usage), 0)
+                   + (SELECT IFNULL(SUM(LENGTH(data)), 0) FROM attempts WHERE call_id = calls.id)
+               FROM calls ORDER BY created_at"""
+        ).fetchall()
+        candidates = [(row[0], int(row[3]) + 200) for row in rows if _removable(row[1], row[2])]
+        while excess > 0 and candidates:
+            batch: list[str] = []
+            freed = 0
+            while candidates and freed < excess:
+                call_id, size = candidates.pop(0)
+                batch.append(call_id)
+                freed += size
+            removed += self._remove(db, batch)
+            excess = in_use() - max_bytes
+        return removed
+
+    def _vacuum(self) -> None:
+        with self._lock:
+            try:
+                db = self._connect()
+                db.execute("VACUUM")
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:  # the calls are removed; only the space is not given back yet
+                raise JournalError(
+                    f"The calls were removed from {str(self._path)!r}, but it could not be vacuumed: {exc}."
+                ) from exc
+
+    def _enforce_cap(self) -> None:
+        if self.max_bytes is None:
+            return
+        size = sum(
+            os.stat(path).st_size for path in (self._path, Path(f"{self._path}-wal")) if os.path.exists(path)
+        )
+        if size > self.max_bytes:
+            self.prune(max_bytes=int(self.max_bytes * _CAP_SLACK))
+
+
+def _removable(status: str, pid: int | None) -> bool:
+    return status != "streaming" or not _pid_alive(pid)
+
 
 _COLUMNS = (
-    "id, created_at, updated_at, model, params, status, message, usage, cost, error, prompt, stop_reason,"
-    " pid, policy"
+    "calls.id, created_at, updated_at, model, params, status, message, usage, cost, error, prompt,"
+    " stop_reason, pid, policy, parent_id"
 )
 
 
@@ -766,6 +791,7 @@ def _record(row: tuple[Any, ...]) -> CallRecord:
         stop,
         pid,
         policy,
+        parent,
     ) = row
     return CallRecord(
         id=call_id,
@@ -782,113 +808,5 @@ def _record(row: tuple[Any, ...]) -> CallRecord:
         stop_reason=stop,
         pid=pid,
         policy=json.loads(policy) if policy else None,
+        parent_id=parent,
     )
-
-
-# -- resuming after a crash -------------------------------------------------------------------------
-
-
-def _prepare_resume(
-    call_id: str,
-    journal: Journal | None,
-    policy: Policy | None,
-    observers: list[Observer] | None,
-    hooks: dict[str, Any],
-) -> tuple[Journal, CallRecord, Generation | None]:
-    unknown = set(hooks) - _HOOKS
-    if unknown:
-        raise TypeError(f"resume() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
-    journal = journal if journal is not None else Journal.default()
-    record = journal.get(call_id)
-    if record is None:
-        raise JournalError(f"There is no call {call_id!r} in the journal {str(journal.path)!r}.")
-    if record.status == "done" and record.message is not None:
-        return journal, record, None
-    if record.status == "streaming" and not record.crashed and record.pid != os.getpid():
-        raise JournalError(
-            f"Call {record.id} is still streaming in process {record.pid}; wait for it, or stop that process "
-            "first."
-        )
-    policy = policy or _policy_from(record.policy) or Policy()
-    gen = Generation(
-        dict(record.params),
-        policy,
-        hooks=Hooks(**hooks, observers=[journal, *(observers or [])]),
-        call_id=record.id,
-        resume_from=record.message if record.message and record.message.get("content") else None,
-        now=time.monotonic(),
-        wall=time.time(),
-        random=random.random,
-        accepts_prefill=lookup(record.model).accepts_prefill,
-    )
-    gen.started_wall = record.created_at
-    return journal, record, gen
-
-
-def _finished(record: CallRecord) -> LongcallMessage:
-    assert record.message is not None
-    attempts = [Attempt(**{k: v for k, v in data.items() if k != "run"}) for data in record.attempts]
-    return build_message(record.message, attempts, record.id)
-
-
-def _raw_messages(client: Any) -> Any:
-    client = getattr(client, "unwrapped", client)
-    return client.with_options(max_retries=0).messages.with_streaming_response
-
-
-def resume(
-    call_id: str,
-    client: anthropic.Anthropic | Any,
-    *,
-    journal: Journal | None = None,
-    policy: Policy | None = None,
-    observers: list[Observer] | None = None,
-    **hooks: Any,
-) -> LongcallMessage:
-    """Continue a journaled call from its last checkpoint, and record the result on the same entry.
-
-    For a call whose process died (a crash, `kill -9`, a closed laptop), was interrupted or failed.
-    The received content is continued through the resume machinery (prefill or instruction, as for a
-    broken stream), so the final message reads as one answer.
-
-    Args:
-        call_id: the call's id, or a unique prefix of it.
-        client: an `anthropic.Anthropic` (or a `longcall.wrap`ped one) to send the requests with.
-        journal: the journal holding the call; `Journal.default()` if None.
-        policy: how to retry and continue; the policy the call was started with if None.
-        observers: more `Observer`s of the call (the journal is always one).
-        **hooks: `on_text`, `on_thinking`, `on_tool_input`, `on_event`, `on_attempt`, as for `wrap()`;
-            they see only what arrives now, not what was saved.
-
-    Returns:
-        The whole message, with usage summed over every attempt of every process. A call that had
-        already finished is returned from the journal without any request.
-
-    Raises:
-        JournalError: no such call, or it is still streaming in a live process.
-        GenerationFailed: the continuation failed too (the journal keeps the longer partial).
-    """
-    from ._drivers import run_sync
-
-    _, record, gen = _prepare_resume(call_id, journal, policy, observers, hooks)
-    if gen is None:
-        return _finished(record)
-    return run_sync(_raw_messages(client), gen)
-
-
-async def aresume(
-    call_id: str,
-    client: anthropic.AsyncAnthropic | Any,
-    *,
-    journal: Journal | None = None,
-    policy: Policy | None = None,
-    observers: list[Observer] | None = None,
-    **hooks: Any,
-) -> LongcallMessage:
-    """`resume` with an `anthropic.AsyncAnthropic` (or a wrapped one)."""
-    from ._drivers import run_async
-
-    _, record, gen = _prepare_resume(call_id, journal, policy, observers, hooks)
-    if gen is None:
-        return _finished(record)
-    return await run_async(_raw_messages(client), gen)
