@@ -235,7 +235,11 @@ def test_a_call_records_parameters_attempts_message_usage_and_cost(emulator: Emu
 
     assert record is not None
     assert record.status == record.state == "done"
-    assert record.params == {**call, "extra_headers": {"anthropic-beta": "b-1"}, "extra_body": {"temperature": 0.5}}
+    assert record.params == {
+        **call,
+        "extra_headers": {"anthropic-beta": "b-1"},
+        "extra_body": {"temperature": 0.5},
+    }
     assert record.text == emulator.document(call) == message.content[0].text
     assert record.message is not None and record.message["stop_reason"] == "end_turn"
     assert record.usage == message.usage.model_dump(exclude_none=True)
