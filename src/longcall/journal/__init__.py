@@ -9,14 +9,18 @@ The journal stores prompts and answers (attachments included), never a credentia
 `safe_params`). It keeps everything until told otherwise: `Journal.prune`, `Journal.delete`, a size
 cap (`max_bytes`, `LONGCALL_JOURNAL_MAX_BYTES`); `LONGCALL_JOURNAL=off` turns the default one off.
 
-Modules: `_params` (what of a request is stored), `_schema` (numbered migrations), `_store` (the
-file, its writer and its reads and controls), `_resume` (continuing a call after a crash).
+Modules: `_params` (what of a request is stored), `_blobs` (large strings stored once),
+`_checkpoint` (a streaming message as appended pieces), `_schema` (numbered migrations), `_records`
+(`CallRecord`), `_recorder` (the observer and its writer thread), `_store` (the file, its reads and
+controls), `_resume` (continuing a call after a crash).
 """
 
 from ._params import SECRET_NAMES, safe_params
+from ._recorder import JournalWarning
+from ._records import STATUSES, CallRecord
 from ._resume import aresume, resume
 from ._schema import MIGRATIONS, SCHEMA_VERSION, migrate
-from ._store import STATUSES, CallRecord, Journal, JournalWarning, parse_size
+from ._store import Journal, parse_size
 
 __all__ = [
     "MIGRATIONS",

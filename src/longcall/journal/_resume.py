@@ -13,7 +13,8 @@ from .._errors import JournalError
 from .._policy import Policy
 from .._record import Attempt
 from ._params import HOOKS
-from ._store import CallRecord, Journal, policy_from
+from ._records import CallRecord, policy_from
+from ._store import Journal
 
 if TYPE_CHECKING:
     import anthropic

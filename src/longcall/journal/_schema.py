@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Callable
 
 from .._errors import JournalError
+from ._blobs import externalize
 from ._params import dumps as _dumps
 from ._params import prompt_preview as _prompt_preview
 
@@ -106,11 +107,60 @@ def _v4_conversations(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX calls_by_parent ON calls (parent_id)")
 
 
+def _v5_appended_checkpoints_and_blobs(db: sqlite3.Connection) -> None:
+    """A streaming call's content as appended pieces (see `_checkpoint`), and large request strings
+    stored once by hash (see `_blobs`); the parameters of calls already stored are moved there too."""
+    db.execute(
+        """CREATE TABLE checkpoint_blocks (
+            call_id TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            skeleton TEXT NOT NULL,
+            PRIMARY KEY (call_id, position)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE checkpoint_chunks (
+            call_id TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            field TEXT NOT NULL,
+            text TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX checkpoint_chunks_by_call ON checkpoint_chunks (call_id, position)")
+    db.execute("CREATE TABLE blobs (hash TEXT PRIMARY KEY, data TEXT NOT NULL)")
+    db.execute(
+        """CREATE TABLE call_blobs (
+            call_id TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+            hash TEXT NOT NULL,
+            PRIMARY KEY (call_id, hash)
+        )"""
+    )
+    db.execute("CREATE INDEX call_blobs_by_hash ON call_blobs (hash)")
+    for call_id, raw in db.execute("SELECT id, params FROM calls").fetchall():
+        try:
+            params = json.loads(raw)
+        except ValueError:
+            continue
+        blobs: dict[str, str] = {}
+        stored = externalize(params, blobs)
+        if blobs:
+            store_blobs(db, call_id, blobs)
+            db.execute("UPDATE calls SET params = ? WHERE id = ?", (_dumps(stored), call_id))
+
+
+def store_blobs(db: sqlite3.Connection, call_id: str, blobs: dict[str, str]) -> None:
+    db.executemany("INSERT OR IGNORE INTO blobs (hash, data) VALUES (?, ?)", blobs.items())
+    db.executemany(
+        "INSERT OR IGNORE INTO call_blobs (call_id, hash) VALUES (?, ?)", [(call_id, h) for h in blobs]
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v1_calls,
     _v2_attempts,
     _v3_logs,
     _v4_conversations,
+    _v5_appended_checkpoints_and_blobs,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,188 +1,41 @@
-"""The `Journal`: the SQLite file, the `Observer` that writes it, and the reads and controls.
+"""The `Journal`: the SQLite file, its reads and its controls (the writing is `_recorder`'s).
 
 Invariants:
-- Recording never breaks a generation: a failure to write warns once (`JournalWarning`) per journal
-  and the call goes on. Reading (`get`, `recent`, ...) and the controls (`prune`, `delete`, `link`)
-  raise `JournalError`.
+- Recording never breaks a generation (see `_recorder`). Reading (`get`, `recent`, ...) and the
+  controls (`prune`, `delete`, `link`) raise `JournalError`; each first waits for what this process
+  queued, so it sees its own calls.
 - The file is created readable by its owner only (0600; SQLite gives its WAL files the same mode) in
   a folder created 0700.
-- Each write is one short transaction (WAL, `synchronous=NORMAL`: a killed process loses nothing that
-  was committed).
+- WAL, `synchronous=NORMAL`: a killed process loses nothing that was committed.
 - Removing calls (`prune`, `delete`, the size cap) vacuums the file, so it shrinks and what was
-  removed is no longer in it.
+  removed is no longer in it; a large request string shared by several calls goes with the last one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime
 import json
 import os
 import sqlite3
 import threading
 import time
-import warnings
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .._catalog import cost as price_of
-from .._engine import Generation, LongcallMessage
 from .._errors import JournalError
-from .._policy import Policy
-from .._record import Attempt
-from ._params import dumps as _dumps
-from ._params import prompt_preview as _prompt_preview
-from ._params import safe_params
+from ._blobs import internalize
+from ._checkpoint import restore_content
+from ._recorder import Recorder
+from ._records import COLUMNS, CallRecord, record_from_row, removable
 from ._schema import migrate, refuse_newer
 
-STATUSES = ("streaming", "done", "failed", "interrupted")  # what `CallRecord.status` can be
-# Fraction of a stream's time the journal may spend checkpointing (the rest waits for the next one).
-_CHECKPOINT_SHARE = 0.05
 _BUSY_TIMEOUT = 2.0
+_READ_WAIT = 10.0  # seconds a read waits for this process's queued writes before reading anyway
 _OFF = frozenset({"off", "0", "false", "no", "none"})
 # The size cap prunes down to this share of it, so that it does not vacuum again at the next call.
 _CAP_SLACK = 0.9
-
-
-class JournalWarning(UserWarning):
-    """The journal could not record a call; the generation went on without it."""
-
-
-def _policy_dict(policy: Policy) -> dict[str, Any]:
-    return dataclasses.asdict(policy)
-
-
-def policy_from(data: dict[str, Any] | None) -> Policy | None:
-    if not data:
-        return None
-    names = {f.name for f in dataclasses.fields(Policy)}
-    try:
-        return Policy(**{k: v for k, v in data.items() if k in names})
-    except (TypeError, ValueError):
-        return None
-
-
-def _usage_so_far(gen: Generation) -> dict[str, Any]:
-    """Usage over every attempt, counting the deltas of a request still streaming as output tokens."""
-    usage = gen.acc.total_usage()
-    reported = int(gen.acc.attempt_usage.get("output_tokens") or 0)
-    if not gen.finished and gen.acc.deltas > reported:
-        usage["output_tokens"] = int(usage.get("output_tokens") or 0) + gen.acc.deltas - reported
-    return usage
-
-
-def _message_so_far(gen: Generation) -> dict[str, Any]:
-    message = gen.acc.message_dict()
-    message["usage"] = _usage_so_far(gen)
-    return message
-
-
-def _status_of(message: LongcallMessage | None, error: BaseException | None) -> str:
-    if message is not None:
-        return "done"
-    if error is None or isinstance(error, (KeyboardInterrupt, GeneratorExit, SystemExit)):
-        return "interrupted"
-    if type(error).__name__ == "CancelledError":  # asyncio's, without importing asyncio here
-        return "interrupted"
-    return "failed"
-
-
-def _error_text(error: BaseException | None) -> str | None:
-    if error is None:
-        return None
-    if isinstance(error, (KeyboardInterrupt, GeneratorExit)) or type(error).__name__ == "CancelledError":
-        return f"interrupted ({type(error).__name__})"
-    text = str(error) or type(error).__name__
-    return text if len(text) <= 2000 else text[:1999] + "…"
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # it exists, but belongs to someone else
-        return True
-    return True
-
-
-@dataclass
-class CallRecord:
-    """One journaled call.
-
-    Attributes:
-        id: the call id (also `LongcallMessage.call_id` and `GenerationFailed.call_id`).
-        created_at, updated_at: epoch seconds.
-        model: the model asked for.
-        params: the request parameters, secrets removed (see `safe_params`).
-        status: "streaming", "done", "failed" or "interrupted".
-        message: the final message as the API's JSON, or the last checkpoint of a call that did not
-            finish; None if nothing was saved.
-        usage: usage summed over every attempt (output counted from the deltas for a broken stream).
-        cost: USD, from the model's price table; None when it could not be computed.
-        error: how the call failed or stopped, one sentence.
-        prompt: the last user turn's text, shortened.
-        stop_reason: the final message's stop reason.
-        pid: the process that recorded it last.
-        policy: the `Policy` fields the call ran with.
-        parent_id: the call this one follows in a conversation (see `Journal.link`), or None.
-        attempts: every request made for it, in order (`Attempt.to_dict()` plus "run": 1 for the
-            first process, 2 for the first `resume`, ...).
-    """
-
-    id: str
-    created_at: float
-    updated_at: float
-    model: str
-    params: dict[str, Any]
-    status: str
-    message: dict[str, Any] | None = None
-    usage: dict[str, Any] = field(default_factory=dict)
-    cost: float | None = None
-    error: str | None = None
-    prompt: str = ""
-    stop_reason: str | None = None
-    pid: int | None = None
-    policy: dict[str, Any] | None = None
-    parent_id: str | None = None
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        """The text blocks of the message (so far), concatenated."""
-        content = (self.message or {}).get("content") or []
-        return "".join(
-            block.get("text") or ""
-            for block in content
-            if isinstance(block, dict) and block.get("type") == "text"
-        )
-
-    @property
-    def crashed(self) -> bool:
-        """Still marked streaming, but the process that was writing it is gone."""
-        return self.status == "streaming" and not _pid_alive(self.pid)
-
-    @property
-    def state(self) -> str:
-        """The status for people: "crashed" for a streaming call whose process died."""
-        return "crashed" if self.crashed else self.status
-
-    @property
-    def output_tokens(self) -> int:
-        return int(self.usage.get("output_tokens") or 0)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["state"] = self.state
-        data["text"] = self.text
-        return data
 
 
 # -- the journal ----------------------------------------------------------------------------------
@@ -226,7 +79,7 @@ def _like(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-class Journal:
+class Journal(Recorder):
     """A SQLite journal of calls, and the `Observer` that writes it.
 
     ```python
@@ -240,30 +93,17 @@ class Journal:
         path: the database file; created (0600, folder 0700) on first use.
         max_bytes: a size cap: when the file grows past it, the oldest finished calls are removed
             (down to 90% of it). None (the default) keeps everything until `prune` or `delete`.
-        clock: monotonic seconds, for the checkpoint throttle (tests inject one).
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        max_bytes: int | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, max_bytes: int | None = None) -> None:
         if max_bytes is not None and max_bytes <= 0:
             raise ValueError(f"max_bytes must be positive, not {max_bytes}.")
         self._path = Path(path).expanduser()
         self.max_bytes = max_bytes
-        self._clock = clock
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
         self._pid = 0
-        self._warned = False
-        self._runs: dict[str, int] = {}
-        self._next_checkpoint: dict[str, float] = {}
-        self.checkpoints_written = 0
-        self.checkpoints_skipped = 0
-        self.checkpoint_seconds = 0.0
+        self._init_recorder()
 
     @property
     def path(self) -> Path:
@@ -336,167 +176,18 @@ class Journal:
                 raise
 
     def close(self) -> None:
-        """Write what is pending and close the file (it reopens on next use)."""
+        """Write what is queued and close the file (it opens again on next use)."""
+        self._stop_writer()
         with self._lock:
             if self._db is not None and self._pid == os.getpid():
                 self._db.close()
             self._db = None
 
-    def _warn(self, exc: BaseException) -> None:
-        if self._warned:
-            return
-        self._warned = True
-        warnings.warn(
-            f"longcall could not write its journal {str(self._path)!r} ({exc}); the generation goes on, "
-            "but it is not recorded.",
-            JournalWarning,
-            stacklevel=4,
-        )
-
-    def _safely(self, write: Callable[[], None]) -> None:
-        try:
-            write()
-        except Exception as exc:  # noqa: BLE001 - a journal failure never breaks a generation
-            self._warn(exc)
-
-    # -- Observer ---------------------------------------------------------------------------------
-
-    def call_started(self, call: Generation) -> None:
-        """The first request of `call` is about to be sent (also when `resume` continues it)."""
-        self._safely(lambda: self._started(call))
-
-    def checkpoint(self, call: Generation) -> None:
-        """Save the partial message, unless the last save was too recent for what it cost."""
-        now = self._clock()
-        if now < self._next_checkpoint.get(call.call_id, 0.0):
-            self.checkpoints_skipped += 1
-            return
-
-        def write() -> None:
-            self._save(call, "streaming", _message_so_far(call), None, attempt=call.attempts[-1])
-            spent = self._clock() - now
-            self.checkpoints_written += 1
-            self.checkpoint_seconds += spent
-            self._next_checkpoint[call.call_id] = now + spent / _CHECKPOINT_SHARE
-
-        self._safely(write)
-
-    def attempt_ended(self, call: Generation, attempt: Attempt) -> None:
-        self._safely(lambda: self._save_attempt(call, attempt))
-
-    def call_ended(
-        self, call: Generation, message: LongcallMessage | None, error: BaseException | None
-    ) -> None:
-        status = _status_of(message, error)
-        self._next_checkpoint.pop(call.call_id, None)
-
-        def write() -> None:
-            self._save(call, status, _message_so_far(call), _error_text(error))
-            self._runs.pop(call.call_id, None)
-            self._enforce_cap()
-
-        self._safely(write)
-
-    # -- writing ----------------------------------------------------------------------------------
-
-    def _started(self, call: Generation) -> None:
-        now = time.time()
-        params = safe_params(call.params)
-        with self._write() as db:
-            row = db.execute(
-                "SELECT COALESCE(MAX(run), 0) FROM attempts WHERE call_id = ?", (call.call_id,)
-            ).fetchone()
-            self._runs[call.call_id] = int(row[0]) + 1
-            db.execute(
-                """INSERT INTO calls (id, created_at, updated_at, model, params, status, usage, prompt, pid,
-                                      policy)
-                   VALUES (?, ?, ?, ?, ?, 'streaming', '{}', ?, ?, ?)
-                   ON CONFLICT (id) DO UPDATE SET status = 'streaming', updated_at = excluded.updated_at,
-                       pid = excluded.pid, policy = excluded.policy, error = NULL""",
-                (
-                    call.call_id,
-                    call.started_wall,
-                    now,
-                    str(call.params.get("model")),
-                    _dumps(params),
-                    _prompt_preview(params),
-                    os.getpid(),
-                    _dumps(_policy_dict(call.policy)),
-                ),
-            )
-
-    def _save(
-        self,
-        call: Generation,
-        status: str,
-        message: dict[str, Any],
-        error: str | None,
-        attempt: Attempt | None = None,
-    ) -> None:
-        usage = message.get("usage") or {}
-        try:  # the model was looked up before the call started: no unknown-model warning here
-            cost: float | None = price_of(usage, str(call.params.get("model")))
-        except Exception:  # noqa: BLE001 - a bad price file must not stop the record
-            cost = None
-        payload = _dumps(message)
-        with self._write() as db:
-            updated = db.execute(
-                """UPDATE calls SET updated_at = ?, status = ?, message = ?, usage = ?, cost = ?, error = ?,
-                       stop_reason = ?, pid = ? WHERE id = ?""",
-                (
-                    time.time(),
-                    status,
-                    payload,
-                    _dumps(usage),
-                    cost,
-                    error,
-                    message.get("stop_reason"),
-                    os.getpid(),
-                    call.call_id,
-                ),
-            ).rowcount
-            if not updated:  # call_started could not write: record the call now
-                db.execute(
-                    """INSERT INTO calls (id, created_at, updated_at, model, params, status, message, usage,
-                                          cost, error, prompt, stop_reason, pid, policy)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    (
-                        call.call_id,
-                        call.started_wall,
-                        time.time(),
-                        str(call.params.get("model")),
-                        _dumps(safe_params(call.params)),
-                        status,
-                        payload,
-                        _dumps(usage),
-                        cost,
-                        error,
-                        _prompt_preview(call.params),
-                        message.get("stop_reason"),
-                        os.getpid(),
-                        _dumps(_policy_dict(call.policy)),
-                    ),
-                )
-            if attempt is not None:
-                self._put_attempt(db, call, attempt)
-
-    def _save_attempt(self, call: Generation, attempt: Attempt) -> None:
-        with self._write() as db:
-            exists = db.execute("SELECT 1 FROM calls WHERE id = ?", (call.call_id,)).fetchone()
-            if exists:
-                self._put_attempt(db, call, attempt)
-
-    def _put_attempt(self, db: sqlite3.Connection, call: Generation, attempt: Attempt) -> None:
-        run = self._runs.get(call.call_id, 1)
-        db.execute(
-            "INSERT OR REPLACE INTO attempts (call_id, run, number, data) VALUES (?, ?, ?, ?)",
-            (call.call_id, run, attempt.number, _dumps(attempt.to_dict())),
-        )
-
     # -- reading ----------------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
+        self.flush(_READ_WAIT)
         with self._lock:
             try:
                 db = self._connect()
@@ -533,7 +224,8 @@ class Journal:
             found = self._resolve(db, call_id)
             if found is None:
                 return None
-            record = _record(db.execute(f"SELECT {_COLUMNS} FROM calls WHERE id = ?", (found,)).fetchone())
+            row = db.execute(f"SELECT {COLUMNS} FROM calls WHERE id = ?", (found,)).fetchone()
+            record = _complete(db, record_from_row(row))
             record.attempts = [
                 {**json.loads(data), "run": run}
                 for run, data in db.execute(
@@ -574,15 +266,19 @@ class Journal:
             where.append("status = ?")
             args.append("streaming" if status == "crashed" else status)
         if search:
-            where.append("(prompt LIKE ? ESCAPE '\\' OR message LIKE ? ESCAPE '\\')")
+            where.append(
+                "(prompt LIKE ? ESCAPE '\\' OR message LIKE ? ESCAPE '\\' OR id IN"
+                " (SELECT call_id FROM checkpoint_chunks WHERE field = 'text' AND text LIKE ? ESCAPE '\\'))"
+            )
             pattern = "%" + _like(search)
-            args += [pattern, pattern]
-        sql = f"SELECT {_COLUMNS} FROM calls"
+            args += [pattern, pattern, pattern]
+        sql = f"SELECT {COLUMNS} FROM calls"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC LIMIT ?"
         with self._read() as db:
-            records = [_record(row) for row in db.execute(sql, [*args, -1 if status == "crashed" else limit])]
+            rows = db.execute(sql, [*args, -1 if status == "crashed" else limit]).fetchall()
+            records = [_complete(db, record_from_row(row)) for row in rows]
         if status == "crashed":
             records = [record for record in records if record.crashed][:limit]
         return records
@@ -613,11 +309,11 @@ class Journal:
                         SELECT calls.parent_id, chain.depth + 1 FROM calls JOIN chain ON calls.id = chain.id
                         WHERE calls.parent_id IS NOT NULL AND chain.depth < 100000
                     )
-                    SELECT {_COLUMNS} FROM chain JOIN calls ON calls.id = chain.id
+                    SELECT {COLUMNS} FROM chain JOIN calls ON calls.id = chain.id
                     ORDER BY chain.depth DESC""",
                 (found,),
             ).fetchall()
-        return [_record(row) for row in rows]
+            return [_complete(db, record_from_row(row)) for row in rows]
 
     def integrity_check(self) -> str:
         """SQLite's `PRAGMA integrity_check`: "ok" for a sound file."""
@@ -690,7 +386,7 @@ class Journal:
                 rows = db.execute(
                     "SELECT id, status, pid FROM calls WHERE updated_at < ? ORDER BY created_at", (cutoff,)
                 ).fetchall()
-                removed += self._remove(db, [row[0] for row in rows if _removable(row[1], row[2])])
+                removed += self._remove(db, [row[0] for row in rows if removable(row[1], row[2])])
             if max_bytes is not None:
                 removed += self._shrink(db, max_bytes)
         if removed:
@@ -699,6 +395,7 @@ class Journal:
 
     @contextlib.contextmanager
     def _controlling(self) -> Iterator[sqlite3.Connection]:
+        self.flush(_READ_WAIT)
         try:
             with self._write() as db:
                 yield db
@@ -710,8 +407,10 @@ class Journal:
         for start in range(0, len(call_ids), 500):  # SQLite limits the number of parameters
             batch = call_ids[start : start + 500]
             marks = ",".join("?" * len(batch))
-            db.execute(f"DELETE FROM attempts WHERE call_id IN ({marks})", batch)
+            for table in ("attempts", "checkpoint_blocks", "checkpoint_chunks", "call_blobs"):
+                db.execute(f"DELETE FROM {table} WHERE call_id IN ({marks})", batch)
             removed += db.execute(f"DELETE FROM calls WHERE id IN ({marks})", batch).rowcount
+        db.execute("DELETE FROM blobs WHERE hash NOT IN (SELECT hash FROM call_blobs)")
         return removed
 
     def _shrink(self, db: sqlite3.Connection, max_bytes: int) -> int:
@@ -730,9 +429,10 @@ class Journal:
         rows = db.execute(
             """SELECT id, status, pid, LENGTH(params) + IFNULL(LENGTH(message), 0) + IFNULL(LENGTH(usage), 0)
                    + (SELECT IFNULL(SUM(LENGTH(data)), 0) FROM attempts WHERE call_id = calls.id)
+                   + (SELECT IFNULL(SUM(LENGTH(text)), 0) FROM checkpoint_chunks WHERE call_id = calls.id)
                FROM calls ORDER BY created_at"""
         ).fetchall()
-        candidates = [(row[0], int(row[3]) + 200) for row in rows if _removable(row[1], row[2])]
+        candidates = [(row[0], int(row[3]) + 200) for row in rows if removable(row[1], row[2])]
         while excess > 0 and candidates:
             batch: list[str] = []
             freed = 0
@@ -765,48 +465,25 @@ class Journal:
             self.prune(max_bytes=int(self.max_bytes * _CAP_SLACK))
 
 
-def _removable(status: str, pid: int | None) -> bool:
-    return status != "streaming" or not _pid_alive(pid)
-
-
-_COLUMNS = (
-    "calls.id, created_at, updated_at, model, params, status, message, usage, cost, error, prompt,"
-    " stop_reason, pid, policy, parent_id"
-)
-
-
-def _record(row: tuple[Any, ...]) -> CallRecord:
-    (
-        call_id,
-        created,
-        updated,
-        model,
-        params,
-        status,
-        message,
-        usage,
-        cost,
-        error,
-        prompt,
-        stop,
-        pid,
-        policy,
-        parent,
-    ) = row
-    return CallRecord(
-        id=call_id,
-        created_at=created,
-        updated_at=updated,
-        model=model,
-        params=json.loads(params),
-        status=status,
-        message=json.loads(message) if message else None,
-        usage=json.loads(usage or "{}"),
-        cost=cost,
-        error=error,
-        prompt=prompt or "",
-        stop_reason=stop,
-        pid=pid,
-        policy=json.loads(policy) if policy else None,
-        parent_id=parent,
+def _complete(db: sqlite3.Connection, record: CallRecord) -> CallRecord:
+    """Put back what is stored apart: large request strings (by hash), and the content of a call
+    that is (or was, when its process died) streaming, from its appended checkpoints."""
+    if record.message is not None and "content" not in record.message:
+        skeletons = db.execute(
+            "SELECT position, skeleton FROM checkpoint_blocks WHERE call_id = ?", (record.id,)
+        ).fetchall()
+        chunks = db.execute(
+            "SELECT position, field, text FROM checkpoint_chunks WHERE call_id = ? ORDER BY rowid",
+            (record.id,),
+        ).fetchall()
+        record.message["content"] = restore_content(skeletons, chunks)
+    blobs = dict(
+        db.execute(
+            "SELECT blobs.hash, data FROM call_blobs JOIN blobs ON blobs.hash = call_blobs.hash"
+            " WHERE call_id = ?",
+            (record.id,),
+        ).fetchall()
     )
+    if blobs:
+        record.params = internalize(record.params, blobs)
+    return record
