@@ -45,7 +45,7 @@ __all__ = [
     "set_prices",
 ]
 
-CATALOG_CHECKED = "2026-11-25"
+CATALOG_CHECKED = "2026-12-01"
 
 _CONTEXT_1M = (1_000_000, "context-1m-2025-08-07")
 _OUTPUT_128K = (128_000, "output-128k-2025-02-19")
@@ -106,8 +106,40 @@ class ModelInfo:
 _NONE: frozenset[str] = frozenset()
 _ENABLED = frozenset({"enabled"})
 _ADAPTIVE = frozenset({"enabled", "adaptive"})
+_ADAPTIVE_ONLY = frozenset({"adaptive"})
 
 CATALOG: tuple[ModelInfo, ...] = (
+    # Claude 5 and Opus 4.7/4.8: a 1M window and 128k output natively, adaptive thinking only (the API
+    # refuses `enabled` from 4.7 on), no prefill. Mythos shares Fable's specifications and prices.
+    *(
+        ModelInfo(
+            id=model_id,
+            aliases=(),
+            display_name=display_name,
+            context_window=1_000_000,
+            max_output=128_000,
+            max_output_beta=None,
+            accepts_prefill=False,
+            thinking_modes=_ADAPTIVE_ONLY,
+            price=Price.standard(price_in, price_out),
+        )
+        for model_id, display_name, price_in, price_out in (
+            ("claude-fable-5-2", "Claude Fable 5.2", 10, 50),
+            ("claude-mythos-5-2", "Claude Mythos 5.2", 10, 50),
+            ("claude-opus-5-5", "Claude Opus 5.5", 4, 20),
+            ("claude-sonnet-5-5", "Claude Sonnet 5.5", 2, 10),
+            ("claude-haiku-5-5", "Claude Haiku 5.5", 0.1, 0.5),
+            ("claude-fable-5-1", "Claude Fable 5.1", 10, 50),
+            ("claude-mythos-5-1", "Claude Mythos 5.1", 10, 50),
+            ("claude-opus-5", "Claude Opus 5", 5, 25),
+            ("claude-sonnet-5", "Claude Sonnet 5", 2, 10),
+            ("claude-fable-5", "Claude Fable 5", 10, 50),
+            ("claude-mythos-5", "Claude Mythos 5", 10, 50),
+            ("claude-opus-4-8", "Claude Opus 4.8", 5, 25),
+            ("claude-opus-4-7", "Claude Opus 4.7", 5, 25),
+            ("claude-mythos-preview", "Claude Mythos Preview", 25, 125),
+        )
+    ),
     ModelInfo(
         id="claude-opus-4-6",
         aliases=(),
@@ -256,6 +288,11 @@ _BEDROCK = re.compile(r"^(?:[a-z]+\.)?anthropic\.(claude-.+?)-v\d+(?::\d+)?$")
 _warned_unknown: set[str] = set()
 _price_overrides: dict[str, Price] = {}
 _prices_file: tuple[str, dict[str, Price]] | None = None
+
+
+def exact(model: str) -> ModelInfo | None:
+    """The row whose id or alias is exactly `model`, as the API itself matches names; None otherwise."""
+    return _BY_NAME.get(model)
 
 
 def _find(model: str) -> ModelInfo | None:

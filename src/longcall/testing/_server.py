@@ -24,6 +24,8 @@ from types import TracebackType
 from typing import Any, NoReturn, TextIO
 from urllib.parse import unquote, urlsplit
 
+from .._catalog import ModelInfo, Price, catalog_rows
+from . import _rules
 from ._faults import Fault
 from ._model import (
     OVERLAPS,
@@ -32,6 +34,7 @@ from ._model import (
     Reply,
     RequestError,
     Script,
+    _json_format,
     count_input_tokens,
     document_for,
     invalid,
@@ -43,25 +46,9 @@ from ._model import (
 from ._wire import Event, error_body, error_event, message_body, stream_events
 
 DEFAULT_MODEL = "claude-haiku-4-5"
+# Every catalog name whose model refuses prefill: the catalog is the one source of these facts.
 DEFAULT_REFUSE_PREFILL_MODELS = frozenset(
-    {
-        "claude-opus-4-6",
-        "claude-sonnet-4-6",
-        "claude-opus-4-7",
-        "claude-sonnet-4-7",
-        "claude-opus-4-8",
-        "claude-opus-5",
-        "claude-sonnet-5",
-        "claude-haiku-5",
-        "claude-fable-5",
-        "claude-mythos-5",
-    }
-)
-MODELS: tuple[tuple[str, str, str], ...] = (
-    ("claude-opus-4-7", "Claude Opus 4.7", "2025-12-20T00:00:00Z"),
-    ("claude-opus-4-6", "Claude Opus 4.6", "2025-12-18T00:00:00Z"),
-    ("claude-sonnet-4-6", "Claude Sonnet 4.6", "2025-12-18T00:00:00Z"),
-    ("claude-haiku-4-5", "Claude Haiku 4.5", "2025-10-15T00:00:00Z"),
+    name for row in catalog_rows() if not row.accepts_prefill for name in (row.id, *row.aliases)
 )
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
 _REASONS = {529: "Overloaded"}
@@ -91,15 +78,15 @@ class _Aborted(Exception):
     """The connection was cut on purpose, or the emulator is closing."""
 
 
-def _model_object(model_id: str, display_name: str, created_at: str) -> dict[str, Any]:
+def _model_object(info: ModelInfo) -> dict[str, Any]:
     return {
         "type": "model",
-        "id": model_id,
-        "display_name": display_name,
-        "created_at": created_at,
+        "id": info.id,
+        "display_name": info.display_name,
+        "created_at": "2025-01-01T00:00:00Z",
         "lifecycle": "active",
-        "max_input_tokens": 200_000,
-        "max_tokens": 64_000,
+        "max_input_tokens": info.context_window,
+        "max_tokens": info.max_output,
     }
 
 
@@ -119,9 +106,15 @@ class Emulator:
         continuation_overlap: how a "Continue" reply overlaps the partial: "none", "repeat_words"
             (repeat the last 3 words) or "restart_sentence". A Fault can override it per request.
         refuse_prefill_models: model name prefixes that reject assistant prefill with a 400.
-            Default: DEFAULT_REFUSE_PREFILL_MODELS. `emu.refuse_prefill_models` is a mutable set.
+            Default: DEFAULT_REFUSE_PREFILL_MODELS (from longcall's catalog). `emu.refuse_prefill_models`
+            is a mutable set.
+        strict: refuse what the real API refuses (the default): unknown models, `max_tokens` above the
+            model's limit, a missing `anthropic-version`, more than 4 cache breakpoints, sampling
+            parameters on API versions without them, unsigned thinking blocks, ... (docs/emulator.md has
+            the list). `strict=False` is the old lenient emulator: any model name, any `max_tokens`.
 
-    `reset()` restores `refuse_prefill_models` and `continuation_overlap` to these values.
+    `reset()` restores `refuse_prefill_models`, `continuation_overlap` and the served models to these
+    values (models added with `add_model()` are forgotten).
     """
 
     def __init__(
@@ -132,6 +125,7 @@ class Emulator:
         events_per_chunk: int = 1,
         continuation_overlap: Overlap = "none",
         refuse_prefill_models: Iterable[str] | None = None,
+        strict: bool = True,
     ) -> None:
         if continuation_overlap not in OVERLAPS:
             raise ValueError(f"continuation_overlap must be one of {', '.join(OVERLAPS)}")
@@ -145,6 +139,8 @@ class Emulator:
             DEFAULT_REFUSE_PREFILL_MODELS if refuse_prefill_models is None else refuse_prefill_models
         )
         self.refuse_prefill_models: set[str] = set(self._initial_refusals)
+        self.strict = strict
+        self._models: dict[str, ModelInfo] = {}
         self._requested_port = port
         self._lock = threading.Lock()
         self._faults: deque[Fault] = deque()
@@ -218,6 +214,45 @@ class Emulator:
         with self._lock:
             self._faults.extend(faults)
 
+    def add_model(
+        self,
+        model_id: str,
+        *,
+        max_tokens: int = 64_000,
+        max_input_tokens: int = 200_000,
+        accepts_prefill: bool = True,
+        thinking_modes: Iterable[str] = ("enabled", "adaptive"),
+        display_name: str | None = None,
+    ) -> ModelInfo:
+        """Serve a model the catalog does not name (until `reset()`), with these limits.
+
+        Returns:
+            The row the emulator serves for it (also what GET /v1/models/{id} answers).
+        """
+        info = ModelInfo(
+            id=model_id,
+            aliases=(),
+            display_name=display_name or model_id,
+            context_window=max_input_tokens,
+            max_output=max_tokens,
+            max_output_beta=None,
+            accepts_prefill=accepts_prefill,
+            thinking_modes=frozenset(thinking_modes),
+            price=Price(0, 0, 0, 0),
+        )
+        with self._lock:
+            self._models[model_id] = info
+        if not accepts_prefill:
+            self.refuse_prefill_models.add(model_id)
+        return info
+
+    def served_models(self) -> dict[str, ModelInfo]:
+        """Every model name the emulator answers (catalog ids and aliases, then added models) -> its row."""
+        served = {name: row for row in catalog_rows() for name in (row.id, *row.aliases)}
+        with self._lock:
+            served.update(self._models)
+        return served
+
     def script(self, prompt: str, script: Script) -> None:
         """Reply with `script` whenever the last user message's text is exactly `prompt`."""
         with self._lock:
@@ -236,6 +271,7 @@ class Emulator:
             self._scripts.clear()
             self._records.clear()
             self._cached_prefixes.clear()
+            self._models.clear()
         self.refuse_prefill_models = set(self._initial_refusals)
         self.continuation_overlap = self._initial_overlap
 
@@ -261,7 +297,8 @@ class Emulator:
         if script is not None:
             return "".join(str(b.get("text", "")) for b in script.content if b.get("type") == "text")
         chosen_model = params.get("model", model)
-        return document_for(chosen_model, params.get("system"), original_messages(messages)).text
+        schema = _json_format(params)
+        return document_for(chosen_model, params.get("system"), original_messages(messages), schema).text
 
     # -- used by request handlers ----------------------------------------------------------------
 
@@ -300,6 +337,7 @@ class Emulator:
             overlap=overlap,
             remember_prefix=self._remember_prefix,
             message_number=message_number,
+            strict=self.strict,
         )
 
     def _track(self, connection: socket.socket, open_: bool) -> None:
@@ -353,6 +391,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     _record: RequestRecord
     _request_id: str
+    _version: str | None = None
+    _headers: Mapping[str, str] = {}
 
     def setup(self) -> None:
         super().setup()
@@ -410,7 +450,11 @@ class _Handler(BaseHTTPRequestHandler):
                 body = json.loads(raw)
             except (ValueError, UnicodeDecodeError):
                 body_error = True
-        path, body = _from_vertex(path, body)
+        vertex_version = body.get("anthropic_version") if isinstance(body, dict) else None
+        routed_path, body = _from_vertex(path, body)
+        # Vertex names the API version in the body, not in a header.
+        self._version = str(vertex_version) if routed_path != path and vertex_version else None
+        path = routed_path
         self._record = RequestRecord(
             method=self.command,
             path=path,
@@ -428,8 +472,13 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command == "POST" and path == "/v1/messages":
                 fault = emulator._take_fault(headers.get("x-emulator-fault"))
                 self._record.fault = fault
-            if not headers.get("x-api-key") and not headers.get("authorization"):
+            if emulator.strict:
+                _rules.check_credentials(headers)
+                if self._version is None and path.startswith("/v1/"):
+                    self._version = _rules.check_version(headers)
+            elif not headers.get("x-api-key") and not headers.get("authorization"):
                 raise RequestError(401, "authentication_error", "x-api-key header is required")
+            self._headers = headers
             if fault is not None and fault.status is not None:
                 status, error_type, message = fault.http_error()
                 self._send_error(status, error_type, message, fault.retry_headers())
@@ -450,30 +499,47 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "POST" and path == "/v1/messages":
             self._messages(body, fault, number)
         elif self.command == "POST" and path == "/v1/messages/count_tokens":
-            count = count_input_tokens(validate(body, count_only=True))
+            params = validate(body, count_only=True)
+            count = count_input_tokens(params)
+            self._check_strictly(params, count, count_only=True)
             self._send_json(200, json.dumps({"input_tokens": count}).encode())
         elif self.command == "GET" and path == "/v1/models":
-            models = [_model_object(*model) for model in MODELS]
+            rows = list({id(row): row for row in self.server.emulator.served_models().values()}.values())
+            models = [_model_object(row) for row in rows]
             page = {
                 "data": models,
                 "has_more": False,
-                "first_id": models[0]["id"],
-                "last_id": models[-1]["id"],
+                "first_id": models[0]["id"] if models else None,
+                "last_id": models[-1]["id"] if models else None,
             }
             self._send_json(200, json.dumps(page).encode())
         elif self.command == "GET" and path.startswith("/v1/models/"):
             model_id = path.removeprefix("/v1/models/")
-            for model in MODELS:
-                if model[0] == model_id:
-                    self._send_json(200, json.dumps(_model_object(*model)).encode())
-                    return
-            raise RequestError(404, "not_found_error", f"model: {model_id}")
+            row = self.server.emulator.served_models().get(model_id)
+            if row is None:
+                raise RequestError(404, "not_found_error", f"model: {model_id}")
+            self._send_json(200, json.dumps(_model_object(row)).encode())
         else:
             raise RequestError(404, "not_found_error", "Not found")
+
+    def _check_strictly(self, params: dict[str, Any], input_tokens: int, *, count_only: bool = False) -> None:
+        """The model-dependent refusals of the real API (nothing in lenient mode)."""
+        if not self.server.emulator.strict:
+            return
+        info = _rules.check_model(params["model"], self.server.emulator.served_models())
+        _rules.check_messages_request(
+            params,
+            info,
+            version=self._version or "",
+            betas=_rules.betas_of(self._headers),
+            input_tokens=input_tokens,
+            count_only=count_only,
+        )
 
     def _messages(self, body: Any, fault: Fault | None, number: int) -> None:
         emulator = self.server.emulator
         params = validate(body)
+        self._check_strictly(params, count_input_tokens(params))
         overlap = fault.overlap if fault is not None and fault.overlap else emulator.continuation_overlap
         reply = plan_reply(params, emulator._model_state(overlap, number))
         self._record.usage = dict(reply.usage)
