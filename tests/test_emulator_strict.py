@@ -99,7 +99,8 @@ def test_every_catalog_name_is_served(emulator: Emulator, client: anthropic.Anth
 def test_max_tokens_above_the_models_limit(client: anthropic.Anthropic, model: str, limit: int) -> None:
     assert limit == _catalog.lookup(model).max_output  # the catalog is where the emulator's limits come from
     assert refused(client, model=model, max_tokens=limit + 64) == bad_request(
-        f"max_tokens: {limit + 64} > {limit}, which is the maximum allowed number of output tokens for {model}"
+        f"max_tokens: {limit + 64} > {limit}, which is the maximum allowed number of output tokens "
+        f"for {model}"
     )
     message = client.messages.create(model=model, max_tokens=limit, messages=ask("hi"), timeout=30)
     assert message.stop_reason == "end_turn"
@@ -247,7 +248,8 @@ def prefill_refusing_names() -> list[str]:
 def test_models_from_4_6_on_refuse_prefill(client: anthropic.Anthropic, model: str) -> None:
     prefill: Any = [*ask(), {"role": "assistant", "content": "The"}]
     assert refused(client, model=model, messages=prefill) == bad_request(
-        "This model does not support assistant message prefill. The conversation must end with a user message."
+        "This model does not support assistant message prefill. "
+        "The conversation must end with a user message."
     )
 
 
@@ -434,13 +436,15 @@ def test_prefill_continues_documents_without_spaces_exactly(
 
 
 def test_lenient_mode_accepts_what_strict_refuses() -> None:
-    with Emulator(strict=False) as emulator:
-        with httpx2.Client(base_url=emulator.url, headers={"x-api-key": API_KEY}) as raw:
-            body = {"model": "claude-nope-9", "max_tokens": 10**6, "messages": ask(), "temperature": 1}
-            assert raw.post("/v1/messages", json=body).status_code == 200
-            prefill = {
-                **body,
-                "model": "claude-sonnet-4-6",
-                "messages": [*ask(), {"role": "assistant", "content": "A"}],
-            }
-            assert raw.post("/v1/messages", json=prefill).status_code == 400  # prefill rules stay
+    with (
+        Emulator(strict=False) as emulator,
+        httpx2.Client(base_url=emulator.url, headers={"x-api-key": API_KEY}) as raw,
+    ):
+        body = {"model": "claude-nope-9", "max_tokens": 10**6, "messages": ask(), "temperature": 1}
+        assert raw.post("/v1/messages", json=body).status_code == 200
+        prefill = {
+            **body,
+            "model": "claude-sonnet-4-6",
+            "messages": [*ask(), {"role": "assistant", "content": "A"}],
+        }
+        assert raw.post("/v1/messages", json=prefill).status_code == 400  # prefill rules stay
