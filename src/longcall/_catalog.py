@@ -25,7 +25,7 @@ import os
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import ContextWindowExceeded, InvalidRequest
@@ -88,6 +88,12 @@ class ModelInfo:
         thinking_modes: accepted `thinking.type` values that switch thinking on.
         price: USD per million tokens.
         known: False for the default row `lookup()` returns for a name not in the catalog.
+        context_window_beta: (tokens, anthropic-beta header) for a larger context window, or None.
+        lifecycle: "active", "deprecated" or "retired", as the Models API says it.
+        deprecated_at, retires_at: RFC 3339 dates, or None.
+        source: where the row comes from: "bundled" (this table), "models_api" (asked now),
+            "cache" (the Models API's answer cached on disk) or "default" (an unknown name's guess).
+        capabilities: the Models API's `capabilities` object, when it answered.
     """
 
     id: str
@@ -101,6 +107,11 @@ class ModelInfo:
     price: Price
     known: bool = True
     context_window_beta: tuple[int, str] | None = None
+    lifecycle: str = "active"
+    deprecated_at: str | None = None
+    retires_at: str | None = None
+    source: str = "bundled"
+    capabilities: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
 
 _NONE: frozenset[str] = frozenset()
@@ -137,8 +148,20 @@ CATALOG: tuple[ModelInfo, ...] = (
             ("claude-mythos-5", "Claude Mythos 5", 10, 50),
             ("claude-opus-4-8", "Claude Opus 4.8", 5, 25),
             ("claude-opus-4-7", "Claude Opus 4.7", 5, 25),
-            ("claude-mythos-preview", "Claude Mythos Preview", 25, 125),
         )
+    ),
+    ModelInfo(
+        id="claude-mythos-preview",
+        aliases=(),
+        display_name="Claude Mythos Preview",
+        context_window=1_000_000,
+        max_output=128_000,
+        max_output_beta=None,
+        accepts_prefill=False,
+        thinking_modes=_ADAPTIVE,  # the SDK still lets it take `enabled`, with a warning
+        price=Price.standard(25, 125),
+        lifecycle="deprecated",
+        retires_at="2026-06-30T00:00:00Z",
     ),
     ModelInfo(
         id="claude-opus-4-6",
@@ -174,6 +197,8 @@ CATALOG: tuple[ModelInfo, ...] = (
         accepts_prefill=True,
         thinking_modes=_ENABLED,
         price=Price.standard(5, 25),
+        lifecycle="deprecated",
+        retires_at="2027-01-22T00:00:00Z",
     ),
     ModelInfo(
         id="claude-haiku-4-5-20251001",
@@ -197,6 +222,8 @@ CATALOG: tuple[ModelInfo, ...] = (
         accepts_prefill=True,
         thinking_modes=_ENABLED,
         price=Price.standard(3, 15),
+        lifecycle="deprecated",
+        retires_at="2026-11-30T00:00:00Z",
     ),
     ModelInfo(
         id="claude-opus-4-1-20250805",
@@ -242,6 +269,8 @@ CATALOG: tuple[ModelInfo, ...] = (
         accepts_prefill=True,
         thinking_modes=_ENABLED,
         price=Price.standard(3, 15),
+        lifecycle="retired",
+        retires_at="2026-02-19T00:00:00Z",
     ),
     ModelInfo(
         id="claude-3-5-haiku-20241022",
@@ -253,6 +282,8 @@ CATALOG: tuple[ModelInfo, ...] = (
         accepts_prefill=True,
         thinking_modes=_NONE,
         price=Price.standard(0.8, 4),
+        lifecycle="retired",
+        retires_at="2026-02-19T00:00:00Z",
     ),
     ModelInfo(
         id="claude-3-haiku-20240307",
@@ -336,6 +367,7 @@ def _unknown_row(model: str) -> ModelInfo:
         thinking_modes=_ENABLED,
         price=Price.standard(3, 15),
         known=False,
+        source="default",
     )
 
 
@@ -385,6 +417,12 @@ def set_prices(model: str, price: Price) -> None:
     _price_overrides[_override_key(model)] = price
 
 
+def price_override(model: str) -> Price | None:
+    """The price set for `model` by `set_prices()` or `LONGCALL_PRICES`, or None."""
+    key = _override_key(model)
+    return _price_overrides.get(key) or _load_prices_file().get(key)
+
+
 def lookup(model: str) -> ModelInfo:
     """Return what the catalog knows about `model`, with any price override applied.
 
@@ -396,9 +434,11 @@ def lookup(model: str) -> ModelInfo:
         The catalog row, or a default row with `known=False` for a name not in the catalog.
 
     Warns:
-        UnknownModelWarning: once per process for each unknown name.
+        UnknownModelWarning: once per process for each unknown name the Models API has not described.
     """
-    row = _find(model)
+    from . import _models_api  # what the Models API said in this process wins over the table
+
+    row = _models_api.known(model) or _find(model)
     if row is None:
         if model not in _warned_unknown:
             _warned_unknown.add(model)
@@ -410,9 +450,7 @@ def lookup(model: str) -> ModelInfo:
                 stacklevel=2,
             )
         row = _unknown_row(model)
-    price = _price_overrides.get(row.id)
-    if price is None:
-        price = _load_prices_file().get(row.id)
+    price = price_override(row.id) or (price_override(model) if row.id != model else None)
     return dataclasses.replace(row, price=price) if price is not None else row
 
 

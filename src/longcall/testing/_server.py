@@ -135,15 +135,55 @@ class _Aborted(Exception):
     """The connection was cut on purpose, or the emulator is closing."""
 
 
-def _model_object(info: ModelInfo) -> dict[str, Any]:
+def _supported(flag: bool) -> dict[str, bool]:
+    return {"supported": flag}
+
+
+def model_object(info: ModelInfo) -> dict[str, Any]:
+    """The Models API's object for a catalog row: its shape, the row's limits, thinking modes and
+    lifecycle, and capabilities the catalog does not track set as a current model has them."""
+    thinking = bool(info.thinking_modes)
+    effort = "adaptive" in info.thinking_modes
+    line = next((name for name in ("opus", "sonnet", "haiku", "fable", "mythos") if name in info.id), None)
     return {
         "type": "model",
         "id": info.id,
         "display_name": info.display_name,
         "created_at": "2025-01-01T00:00:00Z",
-        "lifecycle": "active",
+        "lifecycle": info.lifecycle,
+        "deprecated_at": info.deprecated_at
+        or ("2025-12-01T00:00:00Z" if info.lifecycle != "active" else None),
+        "retires_at": info.retires_at,
+        "line": line,
         "max_input_tokens": info.context_window,
         "max_tokens": info.max_output,
+        "capabilities": {
+            "batch": _supported(True),
+            "citations": _supported(True),
+            "code_execution": _supported(effort),
+            "context_management": {"supported": effort, "clear_tool_uses_20250919": _supported(effort)},
+            "effort": {
+                "supported": effort,
+                **{level: _supported(effort) for level in ("low", "medium", "high", "max")},
+            },
+            "image_input": _supported(True),
+            "pdf_input": _supported(True),
+            "server_tools": {
+                "supported": True,
+                "web_search": _supported(True),
+                "code_execution": _supported(True),
+            },
+            "structured_outputs": _supported(thinking),
+            "thinking": {
+                "supported": thinking,
+                "types": {
+                    "enabled": _supported("enabled" in info.thinking_modes),
+                    "adaptive": _supported("adaptive" in info.thinking_modes),
+                    "disabled": _supported(True),
+                    "between_tools": _supported(effort),
+                },
+            },
+        },
     }
 
 
@@ -700,7 +740,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, json.dumps({"input_tokens": count}).encode())
         elif self.command == "GET" and path == "/v1/models":
             rows = list({id(row): row for row in self.server.emulator.served_models().values()}.values())
-            models = [_model_object(row) for row in rows]
+            models = [model_object(row) for row in rows]
             page = {
                 "data": models,
                 "has_more": False,
@@ -713,7 +753,7 @@ class _Handler(BaseHTTPRequestHandler):
             row = self.server.emulator.served_models().get(model_id)
             if row is None:
                 raise RequestError(404, "not_found_error", f"model: {model_id}")
-            self._send_json(200, json.dumps(_model_object(row)).encode())
+            self._send_json(200, json.dumps(model_object(row)).encode())
         else:
             raise RequestError(404, "not_found_error", "Not found")
 
