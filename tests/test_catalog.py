@@ -369,16 +369,20 @@ def test_docs_table_is_the_catalog():
 def test_markdown_table_rows():
     lines = markdown_table().splitlines()
     assert len(lines) == 2 + len(catalog_rows())
-    assert lines[0] == "| Model | Context | Max output | Prefill | Thinking | $ in / out per MTok |"
+    assert (
+        lines[0] == "| Model | Context | Max output | Prefill | Thinking | $ in / out per MTok | Lifecycle |"
+    )
     assert (
         "| `claude-3-7-sonnet-20250219` (`claude-3-7-sonnet-latest`) | 200k | 64k (128k with "
-        "`output-128k-2025-02-19`) | yes | enabled | $3 / $15 |"
+        "`output-128k-2025-02-19`) | yes | enabled | $3 / $15 | retired 2026-02-19 |"
     ) in lines
     assert (
-        "| `claude-3-5-haiku-20241022` (`claude-3-5-haiku-latest`) | 200k | 8,192 | yes | no | $0.80 / $4 |"
-        in lines
+        "| `claude-3-5-haiku-20241022` (`claude-3-5-haiku-latest`) | 200k | 8,192 | yes | no | $0.80 / $4 "
+        "| retired 2026-02-19 |" in lines
     )
     assert (
         "| `claude-opus-4-6` | 200k (1M with `context-1m-2025-08-07`) | 128k | no | enabled, adaptive | $5 "
-        "/ $25 |"
+        "/ $25 | active |"
     ) in lines
+    assert "| `claude-sonnet-4-5-20250929` (`claude-sonnet-4-5`) |" in markdown_table()
+    assert "| deprecated, retires 2026-11-30 |" in next(line for line in lines if "sonnet-4-5-2025" in line)

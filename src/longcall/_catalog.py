@@ -587,11 +587,19 @@ def _dollars(amount: float) -> str:
     return f"${amount:g}" if amount == int(amount) else f"${amount:.2f}"
 
 
+def _lifecycle(row: ModelInfo) -> str:
+    if row.lifecycle == "deprecated" and row.retires_at:
+        return f"deprecated, retires {row.retires_at[:10]}"
+    if row.lifecycle == "retired" and row.retires_at:
+        return f"retired {row.retires_at[:10]}"
+    return row.lifecycle
+
+
 def markdown_table() -> str:
     """The catalog as the Markdown table shown in the README and `docs/models.md`."""
     lines = [
-        "| Model | Context | Max output | Prefill | Thinking | $ in / out per MTok |",
-        "|---|---|---|---|---|---|",
+        "| Model | Context | Max output | Prefill | Thinking | $ in / out per MTok | Lifecycle |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in CATALOG:
         names = f"`{row.id}`" + "".join(f" (`{alias}`)" for alias in row.aliases)
@@ -599,6 +607,6 @@ def markdown_table() -> str:
         lines.append(
             f"| {names} | {_with_beta(row.context_window, row.context_window_beta)} "
             f"| {_with_beta(row.max_output, row.max_output_beta)} | {'yes' if row.accepts_prefill else 'no'} "
-            f"| {thinking} | {_dollars(row.price.input)} / {_dollars(row.price.output)} |"
+            f"| {thinking} | {_dollars(row.price.input)} / {_dollars(row.price.output)} | {_lifecycle(row)} |"
         )
     return "\n".join(lines) + "\n"
