@@ -24,6 +24,8 @@ from types import TracebackType
 from typing import Any, NoReturn, TextIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from anthropic import _constants as _sdk_constants
+
 from .._catalog import ModelInfo, Price, catalog_rows
 from . import _rules
 from ._faults import Fault
@@ -47,7 +49,8 @@ from ._model import (
 from ._wire import Event, error_body, error_event, message_body, stream_events
 
 DEFAULT_MODEL = "claude-haiku-4-5"
-SDK_API_VERSION = "2026-10-21"  # what anthropic 2.x sends as `anthropic-version`
+SDK_API_VERSION: str = getattr(_sdk_constants, "ANTHROPIC_API_VERSION", "2026-10-21")  # what the SDK sends
+_CATALOG_NAMES = {name: row for row in catalog_rows() for name in (row.id, *row.aliases)}
 # Every catalog name whose model refuses prefill: the catalog is the one source of these facts.
 DEFAULT_REFUSE_PREFILL_MODELS = frozenset(
     name for row in catalog_rows() if not row.accepts_prefill for name in (row.id, *row.aliases)
@@ -380,7 +383,7 @@ class Emulator:
 
     def served_models(self) -> dict[str, ModelInfo]:
         """Every model name the emulator answers (catalog ids and aliases, then added models) -> its row."""
-        served = {name: row for row in catalog_rows() for name in (row.id, *row.aliases)}
+        served = dict(_CATALOG_NAMES)
         with self._lock:
             served.update(self._models)
         return served
