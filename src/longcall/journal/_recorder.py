@@ -83,6 +83,7 @@ class Recorder:
         self._failure: BaseException | None = None
         self._warned = False
         self._progress: dict[str, Progress] = {}  # per call; touched only by the call's own thread
+        self._losses = 0  # writes that failed so far
         self._runs: dict[str, int] = {}  # the writer's: which run of a call its attempts belong to
         self._finishing: set[str] = set()  # calls whose call_ended is queued
         self._call_ended_in_batch = False
@@ -156,6 +157,7 @@ class Recorder:
     def _failed(self, exc: BaseException) -> None:
         if self._failure is None:
             self._failure = exc
+        self._losses += 1  # what was lost may include checkpoints: the next ones start afresh
 
     def _surface(self) -> None:
         """Warn, on the caller's thread, about a write that failed in the writer."""
@@ -201,7 +203,9 @@ class Recorder:
     def checkpoint(self, call: Generation) -> None:
         """Queue what arrived since the last checkpoint (the engine decides when: see `Policy`)."""
         self._surface()
-        progress = self._progress.setdefault(call.call_id, Progress())
+        progress = self._progress.get(call.call_id)
+        if progress is None or progress.losses != self._losses:  # a first, or after a lost write
+            progress = self._progress[call.call_id] = Progress(self._losses)
         head = head_so_far(call)
         snapshot = progress.take(call.acc.blocks, head)
         self.bytes_queued += snapshot.size()
@@ -326,7 +330,9 @@ class Recorder:
     def _write_attempt(self, db: sqlite3.Connection, call_id: str, number: int, data: dict[str, Any]) -> None:
         if db.execute("SELECT 1 FROM calls WHERE id = ?", (call_id,)).fetchone():
             db.execute(
-                "INSERT OR REPLACE INTO attempts (call_id, run, number, data) VALUES (?, ?, ?, ?)",
+                # an upsert changes the row in place (a REPLACE deletes and inserts: more pages)
+                """INSERT INTO attempts (call_id, run, number, data) VALUES (?, ?, ?, ?)
+                   ON CONFLICT (call_id, run, number) DO UPDATE SET data = excluded.data""",
                 (call_id, self._runs.get(call_id, 1), number, dumps(data)),
             )
 
