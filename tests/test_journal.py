@@ -653,7 +653,8 @@ def test_migrating_moves_large_stored_prompts_into_blobs(tmp_path: Path):
     stored = {**params(50), "system": document}
     for call_id in ("a1", "a2"):
         db.execute(
-            "INSERT INTO calls (id, created_at, updated_at, model, params, status) VALUES (?, 1, 1, ?, ?, 'done')",
+            "INSERT INTO calls (id, created_at, updated_at, model, params, status)"
+            " VALUES (?, 1, 1, ?, ?, 'done')",
             (call_id, MODEL, json.dumps(stored)),
         )
     db.close()
