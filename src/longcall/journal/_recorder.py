@@ -142,10 +142,7 @@ class Recorder:
                         if db.in_transaction:
                             db.execute("ROLLBACK")
                         raise
-                    if self._call_ended_in_batch:
-                        self._call_ended_in_batch = False
-                        self._enforce_cap()
-                return
+                break
             except Exception as exc:  # noqa: BLE001 - the writer never dies
                 if _busy(exc):  # another process holds the write lock: wait for it, drop nothing
                     time.sleep(pause)
@@ -153,6 +150,12 @@ class Recorder:
                     continue
                 self._failed(exc)
                 return
+        if self._call_ended_in_batch:  # after the commit: a failure here must not write the batch again
+            self._call_ended_in_batch = False
+            try:
+                self._enforce_cap()
+            except Exception as exc:  # noqa: BLE001 - the calls are recorded; only the cap waits
+                self._failed(exc)
 
     def _failed(self, exc: BaseException) -> None:
         if self._failure is None:
