@@ -260,3 +260,38 @@ def test_a_resumed_call_sends_its_attachment_again(emulator: Emulator, tmp_path:
 
     assert message.content[0].text == emulator.document(call)
     assert emulator.requests[-1].body["messages"][0]["content"][0]["text"] == document
+
+
+def test_a_killed_process_leaves_its_appended_checkpoints_and_the_call_resumes(
+    tmp_path: Path, emulator: Emulator
+):
+    """os._exit skips every handler, as SIGKILL does: what the writer had committed is all there is."""
+    call = params(3000)
+    script = f"""
+import os, time
+import anthropic, longcall
+from longcall.journal import Journal
+journal = Journal({str(tmp_path / "j.db")!r})
+seen = [0]
+def on_text(text):
+    seen[0] += 1
+    if seen[0] == 1500:
+        journal.flush()  # the checkpoints so far are committed; what comes next is lost with the process
+        os._exit(9)
+policy = longcall.Policy(checkpoint_bytes=4096)
+client = longcall.wrap(anthropic.Anthropic(base_url={emulator.url!r}, api_key="sk-x"), journal=journal,
+                       policy=policy, on_text=on_text)
+client.messages.create(**{call!r})
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(longcall.__file__).parent.parent)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 9, done.stderr
+
+    journal = Journal(tmp_path / "j.db")
+    (saved,) = journal.recent()
+    document = emulator.document(call)
+    assert saved.state == "crashed" and 1000 < len(saved.text) < len(document)
+    assert document.startswith(saved.text)
+    message = resume(saved.id, anthropic.Anthropic(base_url=emulator.url, api_key=SECRET), journal=journal)
+    assert message.content[0].text == document
+    assert journal.get(saved.id).status == "done"  # type: ignore[union-attr]
