@@ -269,6 +269,7 @@ def test_no_secret_ever_reaches_the_file(emulator: Emulator, journal: Journal):
 
 def test_the_file_and_its_folder_are_private(emulator: Emulator, journal: Journal):
     client_for(emulator, journal).messages.create(**params(50))
+    journal.flush()  # the writer thread creates the file
 
     assert stat.S_IMODE(journal.path.stat().st_mode) == 0o600
     assert stat.S_IMODE(journal.path.parent.stat().st_mode) == 0o700

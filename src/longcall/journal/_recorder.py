@@ -41,6 +41,7 @@ Write = Callable[[sqlite3.Connection], None]
 _STOP = object()
 _RETRY_LIMIT = 0.5  # seconds between two tries while another process holds the write lock
 _EXIT_WAIT = 10.0  # seconds the interpreter's exit waits for what is queued
+_GATHER = 0.005  # seconds the writer waits after a first write for others to come with it
 
 
 class JournalWarning(UserWarning):
@@ -107,6 +108,7 @@ class Recorder:
     def _write_loop(self, jobs: queue.SimpleQueue[Any]) -> None:
         while True:
             batch = [jobs.get()]
+            time.sleep(_GATHER)  # let what comes with it arrive: one transaction, one wake-up for all
             while True:
                 try:
                     batch.append(jobs.get_nowait())
@@ -247,14 +249,11 @@ class Recorder:
         self._queue_end(call, status_of(message, error), error_text(error), provisional=False)
 
     def _queue_end(self, call: Generation, status: str, error: str | None, *, provisional: bool) -> None:
-        call_id, model, final, now, pid = (
-            call.call_id,
-            str(call.params.get("model")),
-            message_so_far(call),
-            time.time(),
-            os.getpid(),
-        )
+        call_id, model, now, pid = call.call_id, str(call.params.get("model")), time.time(), os.getpid()
         created, params, policy = call.started_wall, call.params, policy_dict(call.policy)
+        # A finished call's accumulator changes no more: the provisional end, usually not needed,
+        # reads it in the writer; the final one snapshots it here.
+        final = None if provisional else message_so_far(call)
 
         def write(db: sqlite3.Connection) -> None:
             if provisional and call_id in self._finishing:
@@ -263,7 +262,8 @@ class Recorder:
                 self._finishing.discard(call_id)
                 self._runs.pop(call_id, None)
                 self._call_ended_in_batch = True
-            self._write_end(db, call_id, model, status, final, error, now, pid, created, params, policy)
+            message = final if final is not None else message_so_far(call)
+            self._write_end(db, call_id, model, status, message, error, now, pid, created, params, policy)
 
         self._submit(write)
 
