@@ -577,3 +577,34 @@ def test_an_event_larger_than_the_limit_fails_with_a_clear_error(replay: ReplayS
         longcall.wrap(sdk, journal=None, policy=policy).messages.create(
             model=PREFILL_MODEL, max_tokens=7, messages=[{"role": "user", "content": "x"}]
         )
+
+
+# -- hooks -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", [None, Fault(drop_after_bytes=3000)])
+def test_an_on_attempt_hook_that_raises_still_leaves_the_call_in_the_journal(
+    emulator: Emulator, tmp_path: Any, fault: Fault | None
+) -> None:
+    class HookError(Exception):
+        pass
+
+    def on_attempt(attempt: Any) -> None:
+        raise HookError(f"attempt {attempt.number}")
+
+    if fault is not None:
+        emulator.add_faults(fault)
+    journal = longcall.Journal(str(tmp_path / "journal.db"))
+    with pytest.raises(HookError):
+        create(
+            "sync",
+            emulator.url,
+            {"policy": FAST, "journal": journal, "on_attempt": on_attempt},
+            **params(PREFILL_MODEL),
+        )
+    (listed,) = journal.recent()
+    record = journal.get(listed.id)
+    assert record is not None
+    assert record.status in ("done", "failed", "interrupted")  # recorded as ended, never "streaming"
+    assert record.attempts and record.message is not None
+    journal.close()
