@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -156,6 +156,9 @@ class Emulator:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
+        # Extra endpoints (such as the Message Batches API, `longcall.testing._batches`): each is called
+        # as route(handler, method, path, body) before the built-in ones and returns True if it answered.
+        self.routes: list[Callable[[Any, str, str, Any], bool]] = []
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -396,6 +399,7 @@ class _Handler(BaseHTTPRequestHandler):
         emulator = self.server.emulator
         number = emulator._next_number()
         self._request_id = f"req_emu_{number}"
+        self.extra_headers: list[tuple[str, str]] = []  # added to the response by a route
         headers = {name.lower(): value for name, value in self.headers.items()}
         path = unquote(urlsplit(self.path).path)
         raw: bytes | None
@@ -447,6 +451,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(500, "api_error", f"emulator error: {exc!r}")
 
     def _route(self, path: str, body: Any, fault: Fault | None, number: int) -> None:
+        for route in list(self.server.emulator.routes):
+            if route(self, self.command, path, body):
+                return
         if self.command == "POST" and path == "/v1/messages":
             self._messages(body, fault, number)
         elif self.command == "POST" and path == "/v1/messages/count_tokens":
@@ -558,7 +565,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status, _REASONS.get(status))
         self.send_header("content-type", content_type)
         self.send_header("request-id", self._request_id)
-        for name, value in extra:
+        for name, value in (*extra, *self.extra_headers):
             self.send_header(name, value)
         self.end_headers()
 
