@@ -128,6 +128,7 @@ class BatchRun:
             else:
                 self.summary.left = len(items)
                 self.summary.stopped = self._stop
+            self.summary.wall_seconds = time.monotonic() - self._started
             state.set_meta("summary", self.summary.to_dict())
         finally:
             output.close()
@@ -181,6 +182,7 @@ class BatchRun:
             if self._client is not None
             else default_client(self.options.max_concurrency)
         )
+        owned = client is not getattr(self._client, "unwrapped", self._client)  # made here: closed here
         runner: StreamRunner | BatchRounds
         if self.options.via == "batches":
             runner = BatchRounds(client, state, output, self.summary, self.options)

@@ -65,7 +65,7 @@ class _ItemObserver:
 
 
 def _message_dict(message: LongcallMessage) -> dict[str, Any]:
-    data: dict[str, Any] = message.model_dump(mode="json", warnings=False, exclude_unset=False)
+    data: dict[str, Any] = message.to_dict(mode="json", warnings=False)  # the fields the API sent
     return data
 
 
