@@ -126,7 +126,8 @@ def parse_line(raw: bytes, line: int) -> Entry:
     if custom_id is None:
         return BadLine(line, f"line {line} has no custom_id")
     if not isinstance(custom_id, str):
-        custom_id = json.dumps(custom_id)  # refused below, with the line number
+        # Refused below, with the line number: the Batches API takes only strings.
+        custom_id = f"{json.dumps(custom_id)} (a JSON {type(custom_id).__name__}, not a string)"
     try:
         params = _params_of(data)
     except (ValueError, TypeError) as exc:  # InvalidRequest is a ValueError

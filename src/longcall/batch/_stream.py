@@ -106,8 +106,8 @@ class StreamRunner:
 
             rpm = options.requests_per_minute
             if rpm:
-                # A per-second bucket paces evenly instead of allowing a minute's burst at once.
-                self._requests_limiter = AsyncLimiter(rpm / 60, 1) if rpm >= 60 else AsyncLimiter(1, 60 / rpm)
+                # One request every 60/rpm seconds: even pacing, not a minute's worth in a burst.
+                self._requests_limiter = AsyncLimiter(1, 60 / rpm)
             if options.tokens_per_minute:
                 self._tokens_limiter = AsyncLimiter(options.tokens_per_minute, 60)
         self.wrapped = _wrap(client, self.policy, self.journal, [_ItemObserver(state)], self._attempt_ended)

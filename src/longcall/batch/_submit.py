@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anthropic
+import httpx2
 
 from .._catalog import lookup, resolve_max_tokens
 from .._errors import LongcallError
@@ -32,6 +33,20 @@ from ._rounds import judge, split, strategy_for
 from ._state import Output, RunState
 
 _DOWNLOAD_ATTEMPTS = 5
+# A results download cut off midway: from the SDK, the HTTP stack (httpx or aiohttp) or the socket.
+_BROKEN_DOWNLOAD: tuple[type[BaseException], ...] = (
+    anthropic.APIConnectionError,
+    httpx2.TransportError,
+    httpx2.StreamError,
+    OSError,
+    ValueError,
+)
+try:
+    import aiohttp
+
+    _BROKEN_DOWNLOAD += (aiohttp.ClientError,)
+except ImportError:  # pragma: no cover - aiohttp is optional
+    pass
 
 
 class BatchRejected(LongcallError):
@@ -205,7 +220,7 @@ class BatchRounds:
                 async for result in results:
                     self._apply(batch_id, result.to_dict())
                 break
-            except (anthropic.APIConnectionError, anthropic.APIStatusError, ValueError) as exc:
+            except (*_BROKEN_DOWNLOAD, anthropic.APIStatusError) as exc:
                 if (
                     isinstance(exc, anthropic.APIStatusError)
                     and exc.status_code < 500

@@ -109,6 +109,13 @@ class MessageBatches:
         with self._lock:
             self._broken_downloads += count
 
+    def end_now(self) -> None:
+        """Let every batch in progress end now (as if its processing time had passed)."""
+        now = self.clock()
+        with self._lock:
+            for batch in self._batches.values():
+                batch.ends_at = min(batch.ends_at, now)
+
     @property
     def created(self) -> list[str]:
         """The ids of the batches created, oldest first."""
