@@ -248,7 +248,7 @@ def test_the_spend_limit_is_told_apart_from_a_rate_limit():
         "type": "error",
         "error": {
             "type": "invalid_request_error",
-            "message": "You have reached your specified API usage limits. You will regain access on 2026-02-01.",
+            "message": "You have reached your specified API usage limits. Access returns on 2026-02-01.",
         },
     }
     assert spend_limit_message(429, spend) == "limit"

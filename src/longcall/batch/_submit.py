@@ -47,6 +47,7 @@ try:
     _BROKEN_DOWNLOAD += (aiohttp.ClientError,)
 except ImportError:  # pragma: no cover - aiohttp is optional
     pass
+_BROKEN_DOWNLOAD += (anthropic.APIStatusError,)  # a 5xx or 429 is retried too; other statuses raise
 
 
 class BatchRejected(LongcallError):
@@ -220,7 +221,7 @@ class BatchRounds:
                 async for result in results:
                     self._apply(batch_id, result.to_dict())
                 break
-            except (*_BROKEN_DOWNLOAD, anthropic.APIStatusError) as exc:
+            except _BROKEN_DOWNLOAD as exc:
                 if (
                     isinstance(exc, anthropic.APIStatusError)
                     and exc.status_code < 500
