@@ -199,7 +199,9 @@ async def with_longcall(url: str, transport: str, concurrency: int, requests: in
     folder = tempfile.mkdtemp(prefix="longcall-bench-")
     output = os.path.join(folder, "out.jsonl")
     policy = Policy(connect_timeout=600)  # as for the plain loop
-    options = BatchOptions(concurrency=concurrency, max_concurrency=concurrency, adaptive=False, policy=policy)
+    options = BatchOptions(
+        concurrency=concurrency, max_concurrency=concurrency, adaptive=False, policy=policy
+    )
     async with client:
         summary = await BatchRun(items, output, client=client, options=options).arun()
     assert summary.succeeded == requests, summary.line()
