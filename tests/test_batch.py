@@ -468,3 +468,52 @@ def test_summary_counts_errors_by_type():
     assert (summary.succeeded, summary.failed, summary.input_tokens, summary.output_tokens) == (1, 2, 3, 4)
     assert Counter(summary.errors_by_type) == Counter({"overloaded_error": 2})
     assert summary.line().startswith("1 succeeded, 2 failed of 3")
+
+
+def test_the_progress_view_prints_plain_lines_and_a_live_table():
+    import asyncio
+    import io
+
+    from longcall.batch._progress import ProgressView, _table
+
+    snapshot = {
+        "via": "batches",
+        "total": 10,
+        "done": 4,
+        "done_before": 0,
+        "failed": 1,
+        "output_tokens": 800,
+        "cost": 0.5,
+        "started": 0.0,
+        "in_flight": 0,
+        "concurrency": 0,
+        "paused": "",
+        "batches": {
+            "msgbatch_1": {"status": "in_progress", "counts": {"processing": 6}},
+            "msgbatch_0": {"status": "ended", "counts": {"succeeded": 3, "errored": 1}},
+        },
+    }
+    file = io.StringIO()
+    view = ProgressView(lambda: snapshot, file=file, live=False, refresh=0.01, clock=lambda: 8.0)
+
+    async def two_lines() -> None:
+        task = asyncio.ensure_future(view.run())
+        while file.getvalue().count("\n") < 2:
+            await asyncio.sleep(0.005)
+        task.cancel()
+
+    asyncio.run(two_lines())
+    first = file.getvalue().splitlines()[0]
+    assert first.startswith("longcall batch: 4/10 done · 1 failed · 800 out tokens · $0.5000")
+    assert "2 batches (1 in progress, 6 requests processing)" in first and "ETA 12s" in first
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=100, color_system=None)
+    console.print(_table(snapshot, 8.0))
+    table = console.file.getvalue()
+    cells = [line.split() for line in table.splitlines()]
+    rows = {row[0]: row[1:] for row in cells if row and row[0].startswith("msgbatch")}
+    assert rows == {
+        "msgbatch_1": ["in_progress", "6", "0", "0", "0", "0"],
+        "msgbatch_0": ["ended", "0", "3", "1", "0", "0"],
+    }

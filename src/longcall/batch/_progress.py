@@ -47,8 +47,11 @@ def describe(snapshot: Snapshot, now: float) -> str:
     ]
     if snapshot.get("via") == "batches":
         batches = snapshot.get("batches") or {}
-        running = sum(1 for batch in batches.values() if batch["status"] != "ended")
-        parts.append(f"{len(batches)} batches ({running} in progress)")
+        running = [batch for batch in batches.values() if batch["status"] != "ended"]
+        processing = sum(int((batch.get("counts") or {}).get("processing") or 0) for batch in running)
+        parts.append(
+            f"{len(batches)} batches ({len(running)} in progress, {processing:,} requests processing)"
+        )
     else:
         parts.append(f"{snapshot['in_flight']} in flight (limit {snapshot['concurrency']})")
         parts.append(f"{tokens_per_second:,.0f} tok/s")

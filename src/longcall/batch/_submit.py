@@ -33,6 +33,7 @@ from ._rounds import judge, split, strategy_for
 from ._state import Output, RunState
 
 _DOWNLOAD_ATTEMPTS = 5
+_SDK_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
 # A results download cut off midway: from the SDK, the HTTP stack (httpx or aiohttp) or the socket.
 _BROKEN_DOWNLOAD: tuple[type[BaseException], ...] = (
     anthropic.APIConnectionError,
@@ -57,7 +58,8 @@ class BatchRejected(LongcallError):
 def prepare_params(params: dict[str, Any]) -> dict[str, Any]:
     """The request as a batch sends it: `max_tokens` filled in (the model's largest output, as the
     streaming runner does), checked as longcall checks every request. Raises InvalidRequest."""
-    params = dict(params)
+    # The SDK's own options are not request parameters: a batch request has nowhere to put them.
+    params = {key: value for key, value in params.items() if key not in _SDK_OPTIONS}
     if params.get("max_tokens") is None:
         params["max_tokens"], _ = resolve_max_tokens(None, lookup(str(params.get("model"))), clamp=False)
     validate_params(params)
