@@ -44,7 +44,7 @@ def emu(server):
     emulator.reset()
     batches.reset()
     batches.processing_seconds = 0.0
-    emulator.routes[:] = [batches.route]
+    emulator.interceptors[:] = [batches.route]
     return emulator, batches
 
 
@@ -234,7 +234,7 @@ def test_a_spend_limit_stops_the_run_and_loses_nothing(emu, tmp_path):
     assert first.stopped is not None and "spend limit" in first.stopped
     assert first.succeeded == 3 and first.failed == 0 and first.left == 7
     assert len(read_output(out)) == 3
-    emulator.routes.remove(limits.route)  # the limit was raised
+    emulator.interceptors.remove(limits.route)  # the limit was raised
     second = run_batch(
         tmp_path / "in.jsonl", out, client=client_for(emulator), options=BatchOptions(policy=FAST)
     )

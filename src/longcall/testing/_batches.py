@@ -35,8 +35,8 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ._model import RequestError, plan_reply, validate
-from ._wire import error_body, message_body
+from ._model import RequestError
+from ._wire import error_body
 
 CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 MAX_REQUESTS = 100_000
@@ -86,7 +86,7 @@ class MessageBatches:
     processed: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
     def install(self) -> MessageBatches:
-        self.emulator.routes.append(self.route)
+        self.emulator.interceptors.append(self.route)
         return self
 
     def reset(self) -> None:
@@ -224,16 +224,13 @@ class MessageBatches:
         if injected == "errored":
             error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
             return {"custom_id": custom_id, "result": {"type": "errored", "error": error}}
-        emulator = self.emulator
-        number = emulator._next_number()
         try:
-            params = validate(dict(request["params"]))
-            reply = plan_reply(params, emulator._model_state(emulator.continuation_overlap, number))
+            # As POST /v1/messages answers it, strict checks included.
+            message = self.emulator.message_for(request["params"])
         except RequestError as error:
-            body = json.loads(error_body(error.error_type, error.message, f"req_emu_{number}"))
+            body = json.loads(error_body(error.error_type, error.message, "req_emu_batch"))
             body.pop("request_id", None)
             return {"custom_id": custom_id, "result": {"type": "errored", "error": body}}
-        message = json.loads(message_body(reply, message_id=f"msg_emu_{number}", model=params["model"]))
         return {"custom_id": custom_id, "result": {"type": "succeeded", "message": message}}
 
     def _get(self, batch_id: str) -> _Batch:
@@ -365,7 +362,7 @@ class RateLimits:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def install(self, emulator: Any) -> RateLimits:
-        emulator.routes.insert(0, self.route)
+        emulator.interceptors.insert(0, self.route)
         return self
 
     def route(self, handler: Any, method: str, path: str, body: Any) -> bool:
