@@ -311,7 +311,9 @@ ENGLISH = st.lists(
     max_size=10,
     unique=True,
 ).map(" ".join)
-CHINESE = st.text(alphabet="河流石光花园的一是了我不人在他有这", min_size=3, max_size=120)
+CHINESE = st.lists(  # no spaces; characters do not repeat, for the same reason
+    st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), min_size=3, max_size=80, unique=True
+).map("".join)
 
 
 @settings(max_examples=60, deadline=None)
