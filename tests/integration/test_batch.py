@@ -23,7 +23,7 @@ from longcall.batch._cli import status_text
 from longcall.batch._state import RunState
 from longcall.cli import main
 from longcall.testing import Emulator, Fault
-from longcall.testing._batches import MessageBatches, RateLimits
+from longcall.testing._batches import MessageBatches, ShortWindowLimits
 
 PREFILL_MODEL = "claude-haiku-4-5"
 INSTRUCTION_MODEL = "claude-sonnet-4-6"  # the emulator refuses prefill for it
@@ -176,7 +176,7 @@ def test_a_stopped_run_continues_without_repeating_a_request(emu, tmp_path):
 
 def test_429s_shrink_the_concurrency_and_everything_still_finishes(emu, tmp_path):
     emulator, _ = emu
-    limits = RateLimits(requests=8, window=0.3).install(emulator)
+    limits = ShortWindowLimits(requests=8, window=0.3).install(emulator)
     write_input(tmp_path / "in.jsonl", 16, words=20)
     summary = run_batch(
         tmp_path / "in.jsonl",
@@ -192,7 +192,7 @@ def test_429s_shrink_the_concurrency_and_everything_still_finishes(emu, tmp_path
 
 def test_rate_limit_headers_pace_the_runner_before_a_429(emu, tmp_path):
     emulator, _ = emu
-    limits = RateLimits(requests=4, window=0.3).install(emulator)
+    limits = ShortWindowLimits(requests=4, window=0.3).install(emulator)
     write_input(tmp_path / "in.jsonl", 12, words=10)
     summary = run_batch(
         tmp_path / "in.jsonl",
@@ -222,7 +222,7 @@ def test_a_requests_per_minute_cap_is_kept(emu, tmp_path):
 
 def test_a_spend_limit_stops_the_run_and_loses_nothing(emu, tmp_path):
     emulator, _ = emu
-    limits = RateLimits(spend_limit_after=3).install(emulator)
+    limits = ShortWindowLimits(spend_limit_after=3).install(emulator)
     write_input(tmp_path / "in.jsonl", 10, words=10)
     out = tmp_path / "out.jsonl"
     first = run_batch(

@@ -14,10 +14,12 @@ made by the same deterministic model as POST /v1/messages. Per-request outcomes 
 batch that contains the id takes the next one (so a resubmission can succeed). `break_downloads(n)`
 cuts the next n results downloads halfway.
 
-`RateLimits(...).install(emulator)` answers POST /v1/messages with the `anthropic-ratelimit-requests-*`
-and `anthropic-ratelimit-output-tokens-*` headers and, past a limit per window, a real 429
-`rate_limit_error` with `retry-after`; `spend_limit_after=N` answers every request after the N-th with
-the API's spend-limit 429 (`error.details.error_code: enforced_spend_limit_reached`, no retry-after).
+`ShortWindowLimits(...).install(emulator)` answers POST /v1/messages with the
+`anthropic-ratelimit-requests-*` and `-output-tokens-*` headers and, past a limit per window (fixed
+windows of any length, so tests see 429s and resets in a fraction of a second; the emulator's own
+`rate_limits=` models the API's per-minute buckets), a real 429 `rate_limit_error` with
+`retry-after`; `spend_limit_after=N` answers every request after the N-th with the API's
+spend-limit 429 (`error.details.error_code: enforced_spend_limit_reached`, no retry-after).
 """
 
 from __future__ import annotations
@@ -336,7 +338,7 @@ class MessageBatches:
 
 
 @dataclass
-class RateLimits:
+class ShortWindowLimits:
     """Rate limits on POST /v1/messages, with the API's headers and 429s (see the module docstring).
 
     Args:
@@ -361,7 +363,7 @@ class RateLimits:
     _used_tokens: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def install(self, emulator: Any) -> RateLimits:
+    def install(self, emulator: Any) -> ShortWindowLimits:
         emulator.interceptors.insert(0, self.route)
         return self
 
