@@ -333,6 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args_list
     with _plain_warnings():
         try:
+            if args_list and args_list[0] == "batch":  # issue 13; the CLI package wires it in properly
+                from .batch import _cli as batch_cli
+
+                batch_parser = argparse.ArgumentParser(prog="longcall")
+                batch_cli.add_parser(batch_parser.add_subparsers())
+                return batch_cli.run(batch_parser.parse_args(args_list))
             if args_list and args_list[0] in SUBCOMMANDS:
                 name = args_list[0]
                 args = _subcommand_parser(name).parse_args(args_list[1:])
