@@ -565,6 +565,31 @@ def test_usage_after_a_break_counts_what_the_server_generated(emulator: Emulator
     assert any(record.path == "/v1/messages/count_tokens" for record in emulator.requests)
 
 
+@pytest.mark.parametrize("model", [PREFILL_MODEL, INSTRUCTION_MODEL])
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Write 1500 words about lighthouses",
+        "Write 1500 words in Chinese about lighthouses",
+        "Write 1500 words of unbroken text about lighthouses",
+    ],
+)
+def test_a_broken_call_reports_exactly_the_fault_free_output_tokens(
+    emulator: Emulator, model: str, prompt: str
+) -> None:
+    # The broken attempt's output is counted by count_tokens (minus the "." probe, plus one) with the
+    # emulator's own tokenizer: the sum is exact in English, in Chinese and across unbroken strings.
+    request = params(model, prompt)
+    fault_free = create("sync", emulator.url, {"policy": FAST}, **request)
+    size = sum(record.bytes_sent for record in generating(emulator))
+    emulator.reset()
+    emulator.add_faults(Fault(drop_after_bytes=size // 3), Fault(drop_after_bytes=size // 4))
+    message = create("sync", emulator.url, {"policy": FAST}, **request)
+    assert message.content[0].text == fault_free.content[0].text
+    assert [a.usage_source for a in message.attempts] == ["counted", "counted", "server"]
+    assert message.usage.output_tokens == fault_free.usage.output_tokens == 1500
+
+
 # -- bounded events ---------------------------------------------------------------------------------
 
 
