@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from longcall._accumulate import Accumulator
@@ -320,6 +320,7 @@ def test_stitching_chinese_and_long_tokens_gives_the_unbroken_text(
 
 @settings(max_examples=500, deadline=None)
 @given(st.text(st.characters(codec="utf-8"), max_size=60))
+@example("\x85\u0abc")  # a combining mark on whitespace (NEL): found by hypothesis
 def test_the_cut_back_is_bounded_and_lands_on_a_boundary(text: str) -> None:
     from longcall._resume import MAX_WORD_CUT, cut_back
 
