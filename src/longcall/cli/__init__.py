@@ -24,6 +24,7 @@ from ._common import (
     EXIT_USAGE,
     CommandError,
     Formatter,
+    Parser,
     plain_warnings,
     say,
     silence_stdout,
@@ -55,7 +56,7 @@ SUBCOMMANDS = tuple(COMMANDS)
 
 def _parse_subcommand(name: str, argv: list[str]) -> tuple[argparse.Namespace, int]:
     module = importlib.import_module(COMMANDS[name])
-    parser = argparse.ArgumentParser(prog="longcall", formatter_class=Formatter)
+    parser = Parser(prog="longcall", formatter_class=Formatter)
     subparsers = parser.add_subparsers(dest="command")
     module.add_parser(subparsers)
     args = parser.parse_args([name, *argv])

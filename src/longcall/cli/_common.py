@@ -58,6 +58,14 @@ def say(text: str) -> None:
     sys.stderr.flush()
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line (what was wrong, and where the help is) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: {message} (`{self.prog} --help` shows the options).\n")
+        raise SystemExit(EXIT_USAGE)
+
+
 class Formatter(argparse.HelpFormatter):
     """Wraps one-paragraph descriptions; keeps epilogs (examples, tables) as written."""
 
@@ -107,7 +115,26 @@ def output_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="on a terminal, show the text as it is instead of rendering Markdown",
     )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="say how the call went on after each broken request, and mark the seam in the text shown",
+    )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    from .. import __version__
+
+    try:
+        sdk = installed("anthropic")
+    except PackageNotFoundError:  # pragma: no cover - a base dependency
+        sdk = "not installed"
+    return f"longcall {__version__} (anthropic {sdk}, Python {sys.version.split()[0]})"
 
 
 def silence_stdout() -> None:

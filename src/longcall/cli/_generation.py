@@ -23,26 +23,30 @@ if TYPE_CHECKING:
     from ..display import LiveView, PipeView
 
 
+def _host() -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com").netloc
+
+
 def make_view(
     args: argparse.Namespace, *, model: str, max_tokens: int | None, budget: int | None
 ) -> LiveView | PipeView:
+    """The live view on a terminal (on stderr when the text goes to a file or JSON follows), else
+    plain text to stdout and status lines to stderr."""
     from ..display import LiveView, PipeView
 
+    verbose = bool(getattr(args, "verbose", False))
+    shared: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "budget": budget, "host": _host()}
     if args.json or args.output is not None:
         if sys.stderr.isatty():
             from rich.console import Console
 
-            return LiveView(
-                console=Console(stderr=True),
-                markdown=not args.plain,
-                model=model,
-                max_tokens=max_tokens,
-                budget=budget,
-            )
-        return PipeView(model=model, max_tokens=max_tokens, budget=budget, show_text=False)
+            return LiveView(console=Console(stderr=True), markdown=not args.plain, seams=verbose, **shared)
+        return PipeView(show_text=False, verbose=verbose, **shared)
     if sys.stdout.isatty():
-        return LiveView(markdown=not args.plain, model=model, max_tokens=max_tokens, budget=budget)
-    return PipeView(model=model, max_tokens=max_tokens, budget=budget)
+        return LiveView(markdown=not args.plain, seams=verbose, **shared)
+    return PipeView(verbose=verbose, **shared)
 
 
 def run(args: argparse.Namespace, view: LiveView | PipeView, call: Callable[[], LongcallMessage]) -> int:

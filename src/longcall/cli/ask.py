@@ -17,11 +17,13 @@ from ._common import (
     EXIT_CODES,
     EXIT_USAGE,
     Formatter,
+    Parser,
     client,
     fail,
     output_options,
     positive,
     thinking,
+    version,
 )
 
 if TYPE_CHECKING:
@@ -67,7 +69,7 @@ environment:
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="longcall",
         usage="longcall [options] [PROMPT ...]\n       longcall {logs,show,resume,emulate,demo} ...",
         description="Send a prompt to Claude and stream the answer; long answers are resumed when the "
@@ -133,6 +135,7 @@ def parser() -> argparse.ArgumentParser:
         help="requests one call may make: the first, retries and resumes (default: 8)",
     )
     output_options(parser)
+    parser.add_argument("--version", action="version", version=version())
     return parser
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from . import _generation
 from ._common import EXIT_FAILED, EXIT_OK, Formatter, positive, say
+from .emulate import fault_plan, rate
 
 _DEMO_PROMPT = (
     "Write {words} words: the log of a lighthouse keeper on a distant island, one season of "
@@ -30,7 +31,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--words", type=positive, default=1500, help="the length to generate (default: 1500)")
     parser.add_argument(
         "--speed",
-        type=float,
+        type=rate,
         default=250.0,
         metavar="TPS",
         help="tokens per second the emulator writes (default: 250)",
@@ -45,24 +46,28 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import wrap
     from .._policy import Policy
-    from ..testing import Emulator, Fault
+    from ..display import seam_note
+    from ..testing import Emulator
 
-    args.json, args.output = False, None
+    args.json, args.output, args.verbose = False, None, True  # the demo shows the seam
     params: dict[str, Any] = {
         "model": "claude-emulator",
         "max_tokens": 128_000,
         "messages": [{"role": "user", "content": _DEMO_PROMPT.format(words=args.words)}],
     }
     drop_at = max(400, args.words * _DEMO_BYTES_PER_TOKEN // 2)
+    faults = argparse.Namespace(
+        tokens_per_second=args.speed, drop_after_bytes=drop_at, error_after_events=None, once=True, every=None
+    )
+    plan = fault_plan(faults)  # as `longcall emulate --tokens-per-second S --drop-after-bytes N --once`
     with Emulator() as emulator, contextlib.ExitStack() as stack:
-        emulator.add_faults(
-            Fault(drop_after_bytes=drop_at, tokens_per_second=args.speed), Fault(tokens_per_second=args.speed)
-        )
+        emulator.add_faults(*(next(plan) for _ in range(50)))
         sdk = stack.enter_context(anthropic.Anthropic(base_url=emulator.url, api_key="demo"))
         view = _generation.make_view(
             args, model=params["model"], max_tokens=params["max_tokens"], budget=None
         )
         view.journaled = False
+        view.host = emulator.url.removeprefix("http://")
         view.print_note(
             f"demo: {args.words:,} words from the local emulator at {emulator.url} (no API "
             "key, no network). It drops the connection about halfway: watch the status line.",
@@ -86,11 +91,12 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if broken:
         first = broken[0]
-        kind = attempts[first.number].strategy if first.number < len(attempts) else None
+        following = attempts[first.number] if first.number < len(attempts) else first
+        how = seam_note(first, following).split(" · ", 1)[-1]
         view.print_note(
-            f"The connection was dropped at byte {first.bytes_received:,} of the answer; longcall resumed "
-            f"{'by ' + kind if kind else ''} from the text received. The result is {len(text):,} characters, "
-            "identical to the emulator's document: no text lost, none repeated.",
+            f"The connection was dropped at byte {first.bytes_received:,} of the answer and the call was "
+            f"{how.replace('resumed', 'resumed from the text received,')}. The result is {len(text):,} "
+            "characters, identical to the emulator's document: no text lost, none repeated.",
             style="bold green",
         )
     else:
