@@ -203,9 +203,10 @@ def client() -> anthropic.Anthropic:
 
 
 def journal() -> Journal:
+    """The journal, to read or resume from (also when recording is off: LONGCALL_JOURNAL=off)."""
     from ..journal import Journal
 
-    return Journal.default()
+    return Journal(Journal.default_path())
 
 
 def find(journal: Journal, call_id: str) -> CallRecord:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import mimetypes
 import os
 import sys
@@ -143,8 +142,13 @@ def run(args: argparse.Namespace) -> int:
     from ..journal import Journal
 
     params = build_params(args)
-    with client() as sdk, contextlib.closing(Journal.default()) as journal:
-        return _generate(args, params, sdk, journal)
+    journal = Journal.default()  # None when LONGCALL_JOURNAL=off
+    try:
+        with client() as sdk:
+            return _generate(args, params, sdk, journal)
+    finally:
+        if journal is not None:
+            journal.close()
 
 
 # -- building the request -------------------------------------------------------------------------
@@ -253,7 +257,7 @@ def _wrapped(sdk: Any, args: argparse.Namespace, view: LiveView | PipeView, jour
     return wrap(sdk, policy=policy, journal=journal, observers=[view], **view.hooks())
 
 
-def _generate(args: argparse.Namespace, params: dict[str, Any], sdk: Any, journal: Journal) -> int:
+def _generate(args: argparse.Namespace, params: dict[str, Any], sdk: Any, journal: Journal | None) -> int:
     import anthropic
 
     from .._errors import InvalidRequest
@@ -262,6 +266,7 @@ def _generate(args: argparse.Namespace, params: dict[str, Any], sdk: Any, journa
         view = _generation.make_view(
             args, model=params["model"], max_tokens=params["max_tokens"], budget=args.budget
         )
+        view.journaled = journal is not None
         wrapped = _wrapped(sdk, args, view, journal)
         try:
             return _generation.run(args, view, lambda: wrapped.messages.create(**params))  # noqa: B023
