@@ -207,6 +207,9 @@ class _Follower:
 
     journaled = True  # False when no journal records the call: then no `longcall resume` hint
 
+    # Why a finished call stopped, when that is worth a line (the CLI says it in its flags' words).
+    stop_note: Callable[[LongcallMessage, int], str | None] = staticmethod(lambda message, output: None)
+
     def __init__(
         self,
         *,

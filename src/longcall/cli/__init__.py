@@ -20,6 +20,7 @@ from ._common import (
     EXIT_CODES,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_JOURNAL,
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
@@ -37,6 +38,7 @@ __all__ = [
     "EXIT_CODES",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
+    "EXIT_JOURNAL",
     "EXIT_OK",
     "EXIT_USAGE",
     "SUBCOMMANDS",
@@ -48,8 +50,11 @@ COMMANDS: dict[str, str] = {
     "logs": "longcall.cli.logs",
     "show": "longcall.cli.show",
     "resume": "longcall.cli.resume",
+    "rm": "longcall.cli.rm",
+    "models": "longcall.cli.models",
     "emulate": "longcall.cli.emulate",
     "demo": "longcall.cli.demo",
+    # "batch": "longcall.batch._cli",  (engineer F's module, registered at merge)
 }
 SUBCOMMANDS = tuple(COMMANDS)
 

@@ -26,6 +26,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # the generation failed; what arrived is kept in the journal
 EXIT_USAGE = 2  # bad arguments or input, or no API key: nothing was sent
 EXIT_API = 3  # the API refused the request (authentication, unknown model, ...) or could not be reached
+EXIT_JOURNAL = 4  # the journal could not be read or changed (a damaged file, a full disk, ...)
 EXIT_INTERRUPTED = 130  # Ctrl-C; what arrived is kept in the journal
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
@@ -35,8 +36,10 @@ EXIT_CODES = """\
 exit codes:
   0    done
   1    the generation failed; what arrived is kept (longcall resume ID)
-  2    bad arguments or input, or no API key; nothing was sent
-  3    the API refused the request (authentication, unknown model, ...) or could not be reached
+  2    bad arguments or input, or no API key: nothing was sent
+  3    the API refused the request (invalid, authentication, unknown model, ...) or could not
+       be reached
+  4    the journal could not be read or changed (logs, show, resume, rm, -c)
   130  interrupted (Ctrl-C); what arrived is kept (longcall resume ID)
 """
 
@@ -215,10 +218,18 @@ def find(journal: Journal, call_id: str) -> CallRecord:
     try:
         record = journal.get(call_id)
     except JournalError as exc:
-        fail(EXIT_USAGE, str(exc))
+        raise journal_failure(exc) from exc
     if record is None:
         fail(
             EXIT_USAGE,
             f"there is no call {call_id!r} in the journal ({journal.path}); `longcall logs` lists the calls.",
         )
     return record
+
+
+def journal_failure(exc: Exception) -> CommandError:
+    """A `JournalError` as the command's error: an ambiguous id is the user's to fix (exit 2); anything
+    else is the journal's (exit 4, the same for every subcommand)."""
+    if str(exc).startswith("More than one call id"):
+        return CommandError(EXIT_USAGE, str(exc))
+    return CommandError(EXIT_JOURNAL, f"{exc} (`longcall logs path` shows where it is.)")

@@ -21,6 +21,7 @@ from ._common import silence_stdout as _silence_stdout
 if TYPE_CHECKING:
     from .._engine import LongcallMessage
     from ..display import LiveView, PipeView
+    from ..journal import Journal
 
 
 def _host() -> str:
@@ -49,14 +50,23 @@ def make_view(
     return PipeView(verbose=verbose, **shared)
 
 
-def run(args: argparse.Namespace, view: LiveView | PipeView, call: Callable[[], LongcallMessage]) -> int:
+def run(
+    args: argparse.Namespace,
+    view: LiveView | PipeView,
+    call: Callable[[], LongcallMessage],
+    *,
+    journal: Journal | None = None,
+) -> int:
     """Run a generation in `view`, then show the result or explain the failure."""
     from .._errors import GenerationFailed
     from ..display import OutputClosed
 
     try:
         with view:
-            message = call()
+            try:
+                message = call()
+            finally:
+                _settle_journal(view, journal)
     except OutputClosed:
         _silence_stdout()
         say(kept_sentence(view, "stdout was closed, so the call was stopped."))
@@ -84,11 +94,27 @@ def run(args: argparse.Namespace, view: LiveView | PipeView, call: Callable[[], 
     return EXIT_OK
 
 
+def _settle_journal(view: LiveView | PipeView, journal: Journal | None) -> None:
+    """Wait for the journal's writes; if one failed, the call is not resumable: no `resume` hint."""
+    if journal is None:
+        return
+    journal.flush(10.0)
+    if getattr(journal, "_failure", None) is not None:
+        view.journaled = False
+
+
 def finish(args: argparse.Namespace, view: LiveView | PipeView, message: LongcallMessage) -> None:
     text = "".join(getattr(block, "text", None) or "" for block in message.content if block.type == "text")
     if args.output is not None:
         write_output(args.output, text)
-    view.print_result(message, show_text=args.output is None and not args.json)
+    note = view.stop_note(message, int((view.final or {}).get("usage", {}).get("output_tokens") or 0))
+    view.print_result(
+        message,
+        show_text=args.output is None and not args.json,
+        status=note.split(":")[0] if note else "done",
+    )
+    if note:
+        view.print_note(f"  {note}", style="yellow")
     if args.output is not None:
         view.print_note(f"  the text ({len(text):,} characters) is in {args.output}", style="dim")
     if args.json:
@@ -214,9 +240,10 @@ def explain_api_error(exc: Any, model: str, max_tokens_given: bool) -> CommandEr
             if max_tokens_given:
                 hint = "lower --max-tokens, or " + hint
             return CommandError(
-                EXIT_USAGE, f"the prompt does not fit {model}'s context window ({detail}): {hint}."
+                EXIT_API,
+                f"the API refused the prompt: it does not fit {model}'s context window ({detail}): {hint}.",
             )
-        return CommandError(EXIT_USAGE, f"the API refused the request as invalid ({status}: {detail}).")
+        return CommandError(EXIT_API, f"the API refused the request as invalid ({status}: {detail}).")
     if isinstance(exc, anthropic.APIStatusError):
         return CommandError(EXIT_API, f"the API answered {status} {error_type}: {detail}")
     return CommandError(EXIT_FAILED, f"{type(exc).__name__}: {exc}")

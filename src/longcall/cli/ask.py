@@ -7,6 +7,7 @@ import base64
 import mimetypes
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,63 +15,104 @@ from . import _generation
 from ._common import (
     DEFAULT_MODEL,
     EXIT_CODES,
+    EXIT_JOURNAL,
     EXIT_USAGE,
     Formatter,
     Parser,
     client,
     fail,
+    find,
+    journal,
     output_options,
     positive,
+    say,
     thinking,
     version,
 )
 
 if TYPE_CHECKING:
+    from .._engine import LongcallMessage
     from ..display import LiveView, PipeView
-    from ..journal import Journal
+    from ..journal import CallRecord, Journal
 
 MAIN_EPILOG = f"""\
 examples:
   longcall "Write a 5000-word history of the bicycle"
   longcall -f brief.md -a notes.txt -a figures.csv -o report.md
   cat question.txt | longcall > answer.md
-  git diff | longcall -a - "Review this diff"
-  longcall --thinking 16000 -m claude-opus-4-6 "Plan the migration step by step"
+  git diff | longcall "Review this diff"      stdin first, as context, then the question
+  longcall -c "Now shorten it to one page"    the next turn of the last call's conversation
+  longcall --cid 3f2a "And the chapter on Italy?"
+  longcall --effort high -m claude-opus-4-6 "Plan the migration step by step"
   longcall --no-continue --max-tokens 2000 "Summarize in one page" -a paper.pdf
+  longcall --no-log "Something not to keep"
   longcall -- logs                  the word "logs" as the prompt, not the subcommand
 
 commands:
   longcall logs [-n N] [--model M] [--status S] [--search TEXT]
                                     recent calls as a table
-  longcall show ID [--json]         a call's text, or everything recorded about it
+  longcall logs path | prune --older-than 30d
+                                    where the journal is; remove old calls
+  longcall show ID [--json]         a call's text (its conversation, on a terminal)
   longcall resume ID                continue a call that was cut off (crash, Ctrl-C, failure)
-  longcall emulate [--port P]       run the local Messages API emulator
+  longcall rm ID...                 remove calls from the journal
+  longcall models                   the models, with limits and prices
+  longcall emulate [--port P] [--tokens-per-second N] [--drop-after-bytes N] [--once] [--log]
+                                    run the local Messages API emulator, slow or faulty on request
   longcall demo                     a long generation on the embedded emulator, with a dropped
                                     connection and an automatic resume (no API key, no network)
   longcall COMMAND --help           more about a command
 
-On a terminal the answer streams live (Markdown, or plain with --plain) with a status line: tokens
-against the limit, tokens per second, elapsed time, attempts, resumes and cost. When stdout is not a
-terminal only the generated text goes to stdout, and status lines go to stderr.
+On a terminal the answer streams live (Markdown, or plain with --plain): each finished paragraph goes
+to the terminal's scrollback at once, and a status line counts tokens against the limit, tokens per
+second, elapsed time, attempts, resumes and cost. When stdout is not a terminal only the generated
+text goes to stdout (exactly the message's text), and status lines go to stderr.
 
-Every call is recorded in a journal (SQLite, readable by you only) in $LONGCALL_HOME or the user data
-folder; if the process dies or you press Ctrl-C, `longcall resume ID` continues from the last
-checkpoint.
+Every call is recorded in a journal (SQLite, readable by you only; `longcall logs path`); if the
+process dies or you press Ctrl-C, `longcall resume ID` continues from the last checkpoint.
 
 environment:
   ANTHROPIC_API_KEY      your API key (or ANTHROPIC_AUTH_TOKEN for a bearer token)
   ANTHROPIC_BASE_URL     another Messages API server, e.g. the one `longcall emulate` prints
   LONGCALL_MODEL         the default model (else {DEFAULT_MODEL})
   LONGCALL_HOME          the folder of the journal
+  LONGCALL_JOURNAL       "off" records nothing (as --no-log)
+  LONGCALL_JOURNAL_MAX_BYTES  a size cap for the journal ("500MB"): the oldest calls go first
+  LONGCALL_MAX_ATTACHMENT     the largest attachment sent (default 20MB)
   LONGCALL_PRICES        a JSON file of prices per model, for the cost shown
 
 {EXIT_CODES}"""
 
 
+EFFORTS = ("low", "medium", "high", "xhigh", "max")
+SAMPLING = ("--temperature", "--top-p", "--top-k")
+DEFAULT_MAX_ATTACHMENT = 20_000_000  # bytes: a larger file is refused before anything is sent
+
+
+def size(value: str) -> int:
+    """ "20MB", "500K", "1.5G", "1000": bytes (powers of 1000)."""
+    text = value.strip().upper().removesuffix("B")
+    scale = 1
+    for suffix, factor in (("K", 1000), ("M", 1000**2), ("G", 1000**3)):
+        if text.endswith(suffix):
+            text, scale = text[:-1], factor
+            break
+    try:
+        number = int(float(text) * scale)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a size (bytes, or a number with K, M or G)"
+        ) from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1 byte")
+    return number
+
+
 def parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="longcall",
-        usage="longcall [options] [PROMPT ...]\n       longcall {logs,show,resume,emulate,demo} ...",
+        usage="longcall [options] [PROMPT ...]\n"
+        "       longcall {logs,show,resume,rm,models,emulate,demo} ...",
         description="Send a prompt to Claude and stream the answer; long answers are resumed when the "
         "connection breaks, continued past max_tokens, and kept in a journal.",
         epilog=MAIN_EPILOG,
@@ -108,7 +150,15 @@ def parser() -> argparse.ArgumentParser:
         metavar="BUDGET",
         help='extended thinking with a budget of BUDGET tokens, or "adaptive"',
     )
-    parser.add_argument("--temperature", type=float, metavar="T", help="sampling temperature, 0 to 1")
+    parser.add_argument(
+        "--effort",
+        choices=EFFORTS,
+        help="how much effort the model puts into the answer (output_config.effort)",
+    )
+    # The API version the SDK sends (anthropic-version 2026-10-21, SDK 2.x) refuses temperature, top_p
+    # and top_k on every model: they are not offered, and asking for one says so before anything is sent.
+    for name in SAMPLING:
+        parser.add_argument(name, metavar="X", dest=name.strip("-").replace("-", "_"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--stop", metavar="TEXT", action="append", default=[], help="a stop sequence; repeatable"
     )
@@ -133,6 +183,27 @@ def parser() -> argparse.ArgumentParser:
         default=8,
         help="requests one call may make: the first, retries and resumes (default: 8)",
     )
+    talk = parser.add_argument_group("conversations")
+    talk.add_argument(
+        "-c",
+        "--followup",
+        action="store_true",
+        help="continue the conversation of the most recent call: the prompt is the next question",
+    )
+    talk.add_argument("--cid", metavar="ID", help="continue the conversation of call ID")
+    parser.add_argument(
+        "--no-log",
+        action="store_true",
+        help="do not record this call in the journal (also: LONGCALL_JOURNAL=off); it cannot be resumed",
+    )
+    parser.add_argument(
+        "--max-attachment",
+        type=size,
+        metavar="SIZE",
+        default=None,
+        help=f"refuse an attachment larger than SIZE (default: $LONGCALL_MAX_ATTACHMENT, else "
+        f"{DEFAULT_MAX_ATTACHMENT // 1_000_000} MB)",
+    )
     output_options(parser)
     parser.add_argument("--version", action="version", version=version())
     return parser
@@ -141,31 +212,118 @@ def parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ..journal import Journal
 
-    params = build_params(args)
-    journal = Journal.default()  # None when LONGCALL_JOURNAL=off
+    for name in SAMPLING:
+        if getattr(args, name.strip("-").replace("-", "_")) is not None:
+            fail(
+                EXIT_USAGE,
+                f"{name} is refused by the API version this SDK sends (anthropic-version 2026-10-21 "
+                "rejects temperature, top_p and top_k on every model); use --effort "
+                f"{{{','.join(EFFORTS)}}} instead. Nothing was sent.",
+            )
+    if args.output is not None:
+        _check_writable(args.output)
+    parent = _parent(args)
+    params = build_params(args, parent)
+    journal = None if args.no_log else Journal.default()  # None also when LONGCALL_JOURNAL=off
+    journal = _usable(journal)
     try:
         with client() as sdk:
-            return _generate(args, params, sdk, journal)
+            return _generate(args, params, sdk, journal, parent)
     finally:
         if journal is not None:
             journal.close()
 
 
+def _check_writable(path: Path) -> None:
+    """-o FILE: refuse before anything is sent if the text could not be written there."""
+    if path.is_dir():
+        fail(EXIT_USAGE, f"-o {path} is a folder; give a file name. Nothing was sent.")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            fail(EXIT_USAGE, f"-o {path} cannot be written (permission denied). Nothing was sent.")
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        fail(EXIT_USAGE, f"-o {path}: the folder {folder} does not exist. Nothing was sent.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        fail(EXIT_USAGE, f"-o {path}: the folder {folder} cannot be written. Nothing was sent.")
+
+
+def _usable(journal: Journal | None) -> Journal | None:
+    """The journal if it can be read and written, else None with a warning: the call goes on, unrecorded."""
+    from .._errors import JournalError
+
+    if journal is None:
+        return None
+    try:
+        journal.recent(1)  # opens, checks and migrates the file
+    except JournalError as exc:
+        say(f"warning: {exc} This call is not recorded, so it cannot be resumed.")
+        journal.close()
+        return None
+    return journal
+
+
+def _parent(args: argparse.Namespace) -> CallRecord | None:
+    """The call whose conversation `-c` or `--cid ID` continues."""
+    from .._errors import JournalError
+
+    if not args.followup and not args.cid:
+        return None
+    opened = journal()
+    try:
+        if args.cid:
+            record = find(opened, args.cid)
+        else:
+            latest = opened.latest()
+            if latest is None:
+                fail(EXIT_USAGE, "-c continues the most recent call, but the journal has none yet.")
+            record = opened.get(latest.id) or latest
+    except JournalError as exc:
+        fail(EXIT_JOURNAL, f"{exc} Nothing was sent.")
+    finally:
+        opened.close()
+    if not record.text.strip():
+        fail(
+            EXIT_USAGE,
+            f"call {record.id} has no answer to follow ({record.state}); finish it first with "
+            f"`longcall resume {record.id}`. Nothing was sent.",
+        )
+    return record
+
+
 # -- building the request -------------------------------------------------------------------------
 
 _stdin_text: str | None = None
+_stdin_used = False
 
 
 def _read_stdin() -> str:
+    """stdin, read once (decoded as UTF-8 whatever the locale)."""
     global _stdin_text
     if _stdin_text is None:
-        _stdin_text = sys.stdin.read()
+        data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+        try:
+            _stdin_text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            fail(
+                EXIT_USAGE,
+                f"stdin is not UTF-8 text (byte {exc.start:,} is not); convert it (iconv -t UTF-8) or "
+                "attach the file with -a. Nothing was sent.",
+            )
     return _stdin_text
 
 
+def _take_stdin() -> str | None:
+    """stdin for the first place that names it ("-"); None for the others (it is sent once)."""
+    global _stdin_used
+    if _stdin_used:
+        return None
+    _stdin_used = True
+    return _read_stdin()
+
+
 def _read_text(name: str) -> str:
-    if name == "-":
-        return _read_stdin()
     try:
         return Path(name).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -181,9 +339,35 @@ def _read_text(name: str) -> str:
 _IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 
-def _attachment(name: str) -> dict[str, Any]:
+def _check_size(name: str, limit: int) -> None:
+    try:
+        found = Path(name).stat().st_size
+    except OSError:
+        return  # reading it says what is wrong
+    if found > limit:
+        fail(
+            EXIT_USAGE,
+            f"{name} is {found / 1_000_000:,.1f} MB, over the {limit / 1_000_000:,.1f} MB limit for an "
+            "attachment; raise it with --max-attachment (or LONGCALL_MAX_ATTACHMENT) if you mean to "
+            "send it. Nothing was sent.",
+        )
+
+
+def _attachment(name: str, limit: int) -> dict[str, Any] | None:
     """One file as a content block: images and PDFs as themselves, anything else as text."""
-    kind = mimetypes.guess_type(name)[0] if name != "-" else None
+    if name == "-":
+        text = _take_stdin()
+        if text is None or not text.strip():
+            return None
+        if len(text.encode()) > limit:
+            fail(
+                EXIT_USAGE,
+                f"stdin is over the {limit / 1_000_000:,.1f} MB limit for an attachment; raise "
+                "it with --max-attachment if you mean to send it. Nothing was sent.",
+            )
+        return {"type": "text", "text": f'<document name="stdin">\n{text}\n</document>'}
+    _check_size(name, limit)
+    kind = mimetypes.guess_type(name)[0]
     if kind in _IMAGE_TYPES or kind == "application/pdf":
         try:
             data = base64.b64encode(Path(name).read_bytes()).decode("ascii")
@@ -193,53 +377,72 @@ def _attachment(name: str) -> dict[str, Any]:
         if kind == "application/pdf":
             return {"type": "document", "source": source, "title": Path(name).name}
         return {"type": "image", "source": source}
-    label = "stdin" if name == "-" else Path(name).name
-    return {"type": "text", "text": f'<document name="{label}">\n{_read_text(name)}\n</document>'}
+    return {"type": "text", "text": f'<document name="{Path(name).name}">\n{_read_text(name)}\n</document>'}
 
 
-def _prompt_text(args: argparse.Namespace) -> str:
+def _prompt_parts(args: argparse.Namespace) -> list[str]:
+    """stdin (when piped and not named by "-"), then -f FILE, then the words of the prompt, like `llm`:
+    `git diff | longcall "review this"` sends the diff, then the question."""
     parts: list[str] = []
+    names_stdin = args.file == "-" or "-" in args.attach
+    if not names_stdin and not sys.stdin.isatty():
+        parts.append(_read_stdin())
     if args.file:
-        parts.append(_read_text(args.file))
+        parts.append((_take_stdin() or "") if args.file == "-" else _read_text(args.file))
     if args.prompt:
         parts.append(" ".join(args.prompt))
-    if not parts and "-" not in args.attach and not sys.stdin.isatty():
-        parts.append(_read_stdin())
-    text = "\n\n".join(part for part in parts if part.strip())
-    if not text.strip():
+    parts = [part for part in parts if part.strip()]
+    if not parts:
         fail(
             EXIT_USAGE,
             "no prompt: give it as an argument, with -f FILE, or on stdin (longcall --help shows examples).",
         )
-    return text
+    return parts
 
 
-def build_params(args: argparse.Namespace) -> dict[str, Any]:
-    """The Messages API parameters the options ask for."""
+def build_params(args: argparse.Namespace, parent: CallRecord | None = None) -> dict[str, Any]:
+    """The Messages API parameters the options ask for; after `parent`'s conversation if given."""
     from .._catalog import lookup
 
-    model = args.model or os.environ.get("LONGCALL_MODEL") or DEFAULT_MODEL
-    prompt = _prompt_text(args)
-    attachments = [_attachment(name) for name in args.attach]
-    content: Any = [*attachments, {"type": "text", "text": prompt}] if attachments else prompt
+    model = (
+        args.model or (parent.model if parent else None) or os.environ.get("LONGCALL_MODEL") or DEFAULT_MODEL
+    )
+    limit = args.max_attachment or _env_size("LONGCALL_MAX_ATTACHMENT") or DEFAULT_MAX_ATTACHMENT
+    *context, prompt = _prompt_parts(args)  # first: with -f -, stdin is the prompt; `-a -` gets nothing
+    blocks = [{"type": "text", "text": text} for text in context]  # before the question, which `logs` shows
+    blocks += [block for name in args.attach if (block := _attachment(name, limit)) is not None]
+    content: Any = [*blocks, {"type": "text", "text": prompt}] if blocks else prompt
+    history: list[dict[str, Any]] = []
+    if parent is not None:
+        history = [
+            *(parent.params.get("messages") or []),
+            {"role": "assistant", "content": [{"type": "text", "text": parent.text}]},
+        ]
     params: dict[str, Any] = {
         "model": model,
         "max_tokens": args.max_tokens or lookup(model).max_output,
-        "messages": [{"role": "user", "content": content}],
+        "messages": [*history, {"role": "user", "content": content}],
     }
-    if args.system:
-        params["system"] = args.system
+    system = args.system if args.system is not None else (parent.params.get("system") if parent else None)
+    if system:
+        params["system"] = system
     if args.thinking is not None:
         params["thinking"] = args.thinking
-    if args.temperature is not None:
-        if not 0 <= args.temperature <= 1:
-            fail(EXIT_USAGE, f"--temperature must be from 0 to 1, not {args.temperature:g}.")
-        # The SDK's create() no longer has a `temperature` keyword: it goes in the body, for the models
-        # and servers that take it.
-        params["extra_body"] = {"temperature": args.temperature}
+    if args.effort is not None:
+        params["output_config"] = {"effort": args.effort}
     if args.stop:
         params["stop_sequences"] = list(args.stop)
     return params
+
+
+def _env_size(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return size(value)
+    except argparse.ArgumentTypeError as exc:
+        fail(EXIT_USAGE, f"{name}: {exc}.")
 
 
 # -- generating -----------------------------------------------------------------------------------
@@ -257,7 +460,13 @@ def _wrapped(sdk: Any, args: argparse.Namespace, view: LiveView | PipeView, jour
     return wrap(sdk, policy=policy, journal=journal, observers=[view], **view.hooks())
 
 
-def _generate(args: argparse.Namespace, params: dict[str, Any], sdk: Any, journal: Journal | None) -> int:
+def _generate(
+    args: argparse.Namespace,
+    params: dict[str, Any],
+    sdk: Any,
+    journal: Journal | None,
+    parent: CallRecord | None,
+) -> int:
     import anthropic
 
     from .._errors import InvalidRequest
@@ -267,17 +476,58 @@ def _generate(args: argparse.Namespace, params: dict[str, Any], sdk: Any, journa
             args, model=params["model"], max_tokens=params["max_tokens"], budget=args.budget
         )
         view.journaled = journal is not None
+        view.stop_note = _stop_note(args)
         wrapped = _wrapped(sdk, args, view, journal)
         try:
-            return _generation.run(args, view, lambda: wrapped.messages.create(**params))  # noqa: B023
+            try:
+                return _generation.run(
+                    args,
+                    view,
+                    lambda: wrapped.messages.create(**params),  # noqa: B023 - called at once
+                    journal=journal,
+                )
+            finally:
+                _link(journal, view.call_id, parent)
         except (anthropic.APIError, InvalidRequest) as exc:
             fit = None if args.max_tokens else _generation.fitting_max_tokens(exc)
             if fit is None or fit >= params["max_tokens"]:
                 raise _generation.explain_api_error(exc, params["model"], bool(args.max_tokens)) from exc
             view.print_note(
                 f"the prompt leaves room for {fit:,} output tokens per request, not "
-                f"{params['max_tokens']:,}; sending max_tokens={fit:,}.",
+                f"{params['max_tokens']:,}; sending --max-tokens {fit:,}.",
                 style="yellow",
             )
             params["max_tokens"] = fit
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _stop_note(args: argparse.Namespace) -> Callable[[LongcallMessage, int], str | None]:
+    """Why a call that ended at max_tokens stopped, in the flags' words (None: it was asked to)."""
+
+    def note(message: LongcallMessage, output_tokens: int) -> str | None:
+        if message.stop_reason != "max_tokens" or not args.continue_:
+            return None
+        if args.budget is not None and output_tokens >= args.budget:
+            return (
+                f"stopped by --budget {args.budget:,}: the answer is not finished ({output_tokens:,} "
+                "output tokens); ask again with a larger --budget"
+            )
+        if len(message.attempts) >= args.max_attempts:
+            return (
+                f"stopped after --max-attempts {args.max_attempts} requests: the answer is not finished; "
+                "ask again with a larger --max-attempts"
+            )
+        return "stopped at max_tokens: the answer is not finished"
+
+    return note
+
+
+def _link(journal: Journal | None, call_id: str | None, parent: CallRecord | None) -> None:
+    from .._errors import JournalError
+
+    if journal is None or call_id is None or parent is None:
+        return
+    try:
+        journal.link(call_id, parent.id)
+    except JournalError as exc:
+        say(f"warning: {exc} The call is recorded, but not as the next turn of {parent.id}.")

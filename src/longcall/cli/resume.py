@@ -12,12 +12,12 @@ from ._common import (
     EXIT_CODES,
     EXIT_OK,
     EXIT_USAGE,
-    CommandError,
     Formatter,
     client,
     fail,
     find,
     journal,
+    journal_failure,
     output_options,
     say,
 )
@@ -55,7 +55,14 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(json.dumps(record.message, ensure_ascii=False, indent=2) + "\n")
         else:
             sys.stdout.write(record.text)
-        say(f"call {record.id} had already finished; nothing was sent.")
+        if record.stop_reason == "max_tokens":
+            say(
+                f"call {record.id} stopped at max_tokens or its budget ({record.output_tokens:,} output "
+                "tokens) and is recorded as finished, so there is nothing to resume; nothing was sent. "
+                "Ask again with a larger --budget or --max-tokens."
+            )
+        else:
+            say(f"call {record.id} had already finished; nothing was sent.")
         return EXIT_OK
     if record.status == "streaming" and not record.crashed:
         fail(
@@ -72,9 +79,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         with client() as sdk:
             return _generation.run(
-                args, view, lambda: resume(record.id, sdk, journal=opened, observers=[view], **hooks)
+                args,
+                view,
+                lambda: resume(record.id, sdk, journal=opened, observers=[view], **hooks),
+                journal=opened,
             )
     except JournalError as exc:
-        raise CommandError(EXIT_USAGE, str(exc)) from exc
+        raise journal_failure(exc) from exc
     except anthropic.APIError as exc:
         raise _generation.explain_api_error(exc, record.model, True) from exc
