@@ -471,7 +471,14 @@ class LiveView(_Follower):
     # -- the scrollback ---------------------------------------------------------------------------
 
     def _print(self, renderable: RenderableType) -> None:
-        self.console.print(renderable)  # while Live runs, rich prints it above the live region
+        """Print above the live region. Under Live's lock: its refresh thread must not draw the live
+        region in between (the cursor would be moved by a stale height, leaving a copy behind)."""
+        live = self._live
+        if live is None:
+            self.console.print(renderable)
+            return
+        with live._lock:
+            self.console.print(renderable)
 
     def _block_ended(self) -> None:
         """A block ended (another kind began): print what is left of it, folded for thinking and tools."""
@@ -509,12 +516,14 @@ class LiveView(_Follower):
             cut, fence = _finished_part(pending, self._fence, markdown=self.markdown)
         if cut <= 0:
             return
-        self._show_text(pending[:cut], self._fence, closes=not fence)
+        opener = self._fence
+        # The live region is drawn again right after the print: it must no longer hold this part.
         self.printed += cut
         self._fence = fence
         self._pending = [pending[cut:]] if cut < len(pending) else []
+        self._show_text(pending[:cut], opener)
 
-    def _show_text(self, text: str, fence: str, *, closes: bool) -> None:
+    def _show_text(self, text: str, fence: str) -> None:
         from rich.markdown import Markdown
         from rich.text import Text
 
