@@ -33,7 +33,8 @@ class Tmux:
         script = tmp_path / "run.sh"
         exports = "".join(f"export {k}={_quote(v)}\n" for k, v in env.items() if k != "COLUMNS")
         script.write_text(
-            f"unset COLUMNS LINES\n{exports}{_quote(sys.executable)} -m longcall {args}\necho EXIT=$?\nsleep 60\n"
+            f"unset COLUMNS LINES\n{exports}{_quote(sys.executable)} -m longcall {args}\n"
+            "echo EXIT=$?\nsleep 60\n"
         )
         subprocess.run(
             [*self.server, "new-session", "-d", "-x", str(width), "-y", str(height), "sh", str(script)],
