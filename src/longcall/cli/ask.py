@@ -339,6 +339,14 @@ def _read_text(name: str) -> str:
 _IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 
+def _human(count: int) -> str:
+    if count < 1000:
+        return f"{count:,} bytes"
+    if count < 1_000_000:
+        return f"{count / 1000:,.1f} KB"
+    return f"{count / 1_000_000:,.1f} MB"
+
+
 def _check_size(name: str, limit: int) -> None:
     try:
         found = Path(name).stat().st_size
@@ -347,7 +355,7 @@ def _check_size(name: str, limit: int) -> None:
     if found > limit:
         fail(
             EXIT_USAGE,
-            f"{name} is {found / 1_000_000:,.1f} MB, over the {limit / 1_000_000:,.1f} MB limit for an "
+            f"{name} is {_human(found)}, over the {_human(limit)} limit for an "
             "attachment; raise it with --max-attachment (or LONGCALL_MAX_ATTACHMENT) if you mean to "
             "send it. Nothing was sent.",
         )
@@ -362,8 +370,8 @@ def _attachment(name: str, limit: int) -> dict[str, Any] | None:
         if len(text.encode()) > limit:
             fail(
                 EXIT_USAGE,
-                f"stdin is over the {limit / 1_000_000:,.1f} MB limit for an attachment; raise "
-                "it with --max-attachment if you mean to send it. Nothing was sent.",
+                f"stdin is {_human(len(text.encode()))}, over the {_human(limit)} limit for an attachment; "
+                "raise it with --max-attachment if you mean to send it. Nothing was sent.",
             )
         return {"type": "text", "text": f'<document name="stdin">\n{text}\n</document>'}
     _check_size(name, limit)
