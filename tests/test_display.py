@@ -333,3 +333,18 @@ def test_importing_longcall_does_not_import_rich():
     code = "import sys, longcall; print('rich' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_while_waiting_to_retry_the_note_counts_down_and_names_the_host():
+    clock = Clock()
+    view = LiveView(console=console(), clock=clock, host="api.example.com")
+    gen = follow(view)
+    gen.end(ConnectionResetError("refused"), 0.0, 0.0)  # nothing arrived: a backoff before the retry
+    assert gen.next_delay and gen.next_delay > 0.2
+    clock.now += 0.1
+
+    *_, note, status = shown(view).splitlines()
+
+    left = gen.next_delay - 0.1
+    assert note.startswith(f"⟳ retrying (api.example.com) in {left:.1f} s after: the connection failed")
+    assert "1 attempt" in status

@@ -354,7 +354,8 @@ class _Follower:
             delay = getattr(self.gen, "next_delay", None)
             if delay and self._failed_at is not None:
                 left = max(0.0, delay - (self.clock() - self._failed_at))
-                return f"retrying{host} in {left:.0f} s after: {last.error}"
+                when = f"{left:.0f}" if left >= 10 else f"{left:.1f}"
+                return f"retrying{host} in {when} s after: {last.error}"
             return f"retrying{host} after: {last.error}"
         if len(attempts) >= 2 and last.bytes_received == 0 and attempts[-2].error:
             verb = "resuming" if last.kind in ("resume", "continue") else "retrying"

@@ -147,3 +147,25 @@ def test_the_demo_shows_the_seam_in_a_terminal(env: dict[str, str], tmp_path: Pa
         assert "identical to the emulator's document" in " ".join(final.split())
     finally:
         tmux.close()
+
+
+@pytest.mark.parametrize("width", [40, 60])
+def test_logs_keep_the_id_status_and_question_on_a_narrow_terminal(
+    emulator: Emulator, env: dict[str, str], tmp_path: Path, width: int
+):
+    done = subprocess.run(
+        [sys.executable, "-m", "longcall", "Write 20 words about narrow rooms"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    call_id = re.search(r"call (\w+) started", done.stderr).group(1)  # type: ignore[union-attr]
+    tmux = Tmux(tmp_path, env, "logs", width=width)
+    try:
+        final = tmux.wait(lambda text: "EXIT=" in text)
+        row = next(line for line in final.splitlines() if call_id in line)
+        assert "done" in row and "Write 20" in row and len(row.rstrip()) <= width, final
+    finally:
+        tmux.close()
