@@ -271,10 +271,17 @@ def test_emulate_drops_the_first_request_once_and_logs_each_request(env: dict[st
     assert result.returncode == 0, result.stderr
     assert "2 attempts (1 resume)" in result.stderr
     assert re.search(r"⟳ connection dropped at 3 KB · resumed by (prefill|instruction)", result.stderr)
-    lines = out.splitlines()
-    assert lines[0].startswith("#1 POST /v1/messages claude-sonnet-4-6 max_tokens 64,000 · drop after 3,000")
-    assert lines[1].startswith("#2 POST /v1/messages") and "drop" not in lines[1] and "4000 tok/s" in lines[1]
-    assert len(lines) == 2
+    logged = out.splitlines()  # one line per request (the "listening on" line was read above)
+    assert all(line.startswith("req_emu_") for line in logged) and len(logged) >= 2, out
+    lines = [line for line in logged if " POST /v1/messages " in line]  # not count_tokens
+    assert len(lines) == 2, out
+    assert "POST /v1/messages model=claude-sonnet-4-6 status=cut" in lines[0]
+    assert "drop_after_bytes=3000" in lines[0] and "tokens_per_second=4000" in lines[0]
+    assert (
+        "status=200" in lines[1]
+        and "drop_after_bytes" not in lines[1]
+        and "tokens_per_second=4000" in lines[1]
+    )
     assert server.returncode == 0
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from . import _generation
 from ._common import EXIT_FAILED, EXIT_OK, Formatter, positive, say
-from .emulate import fault_plan, rate
+from .emulate import apply_faults, rate
 
 _DEMO_PROMPT = (
     "Write {words} words: the log of a lighthouse keeper on a distant island, one season of "
@@ -59,9 +59,10 @@ def run(args: argparse.Namespace) -> int:
     faults = argparse.Namespace(
         tokens_per_second=args.speed, drop_after_bytes=drop_at, error_after_events=None, once=True, every=None
     )
-    plan = fault_plan(faults)  # as `longcall emulate --tokens-per-second S --drop-after-bytes N --once`
     with Emulator() as emulator, contextlib.ExitStack() as stack:
-        emulator.add_faults(*(next(plan) for _ in range(50)))
+        apply_faults(
+            emulator, faults
+        )  # as `longcall emulate --tokens-per-second S --drop-after-bytes N --once`
         sdk = stack.enter_context(anthropic.Anthropic(base_url=emulator.url, api_key="demo"))
         view = _generation.make_view(
             args, model=params["model"], max_tokens=params["max_tokens"], budget=None

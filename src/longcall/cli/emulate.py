@@ -1,8 +1,9 @@
 """`longcall emulate`: run the local Messages API emulator in the foreground, slow or faulty on request.
 
-The fault flags build one `Fault` per request (`fault_plan`): pacing applies to every request; a drop
-or an error event applies to the first request only with `--once`, to every k-th with `--every K`,
-else to every request. `longcall demo` builds its faults the same way.
+The fault flags become the emulator's faults (`apply_faults`): pacing applies to every request; a drop
+or an error event to the next request only with `--once`, to every K-th with `--every K`, else to
+every request. `--log` prints the emulator's line per request. `longcall demo` sets its faults the
+same way.
 """
 
 from __future__ import annotations
@@ -10,16 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from ._common import EXIT_OK, EXIT_USAGE, Formatter, fail, positive
 
 if TYPE_CHECKING:
-    from ..testing import Emulator, Fault, RequestRecord
-
-# Faults queued ahead of the requests (the emulator takes one per request); topped up as they are used.
-_QUEUE_AHEAD = 1000
+    from ..testing import Emulator
 
 
 def port(value: str) -> int:
@@ -82,52 +79,22 @@ def add_fault_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def fault_plan(args: argparse.Namespace) -> Iterator[Fault]:
-    """The fault of each request in turn (endless)."""
+def apply_faults(emulator: Emulator, args: argparse.Namespace) -> None:
+    """Set the flags' faults on `emulator`: pacing for every request; the drop or error event for the
+    next request only (`--once`, queued), every K-th (`--every K`), or every request."""
     from ..testing import Fault
 
     pace = {"tokens_per_second": args.tokens_per_second}
-    broken = Fault(drop_after_bytes=args.drop_after_bytes, error_after_events=args.error_after_events, **pace)
-    calm = Fault(**pace)
-    faulty = args.drop_after_bytes is not None or args.error_after_events is not None
-    number = 0
-    while True:
-        number += 1
-        if not faulty:
-            yield calm
-        elif args.once:
-            yield broken if number == 1 else calm
-        elif args.every:
-            yield broken if number % args.every == 0 else calm
+    if args.drop_after_bytes is not None or args.error_after_events is not None:
+        broken = Fault(
+            drop_after_bytes=args.drop_after_bytes, error_after_events=args.error_after_events, **pace
+        )
+        if args.once:
+            emulator.add_faults(broken)
         else:
-            yield broken
-
-
-def describe(fault: Fault | None) -> str:
-    if fault is None:
-        return ""
-    parts = []
-    if fault.drop_after_bytes is not None:
-        parts.append(f"drop after {fault.drop_after_bytes:,} bytes")
-    if fault.error_after_events is not None:
-        parts.append(f"error after {fault.error_after_events:,} events")
-    if fault.tokens_per_second is not None:
-        parts.append(f"{fault.tokens_per_second:g} tok/s")
-    return ", ".join(parts)
-
-
-def log_line(number: int, record: RequestRecord) -> str:
-    body = record.body if isinstance(record.body, dict) else {}
-    what = f"#{number} {record.method} {record.path}"
-    if body.get("model"):
-        what += f" {body['model']}"
-    if body.get("max_tokens"):
-        what += f" max_tokens {body['max_tokens']:,}"
-    messages = body.get("messages") or []
-    if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant":
-        what += " (prefill)"
-    fault = describe(record.fault)
-    return what + (f" · {fault}" if fault else "")
+            emulator.fault_every(args.every or 1, broken)  # set first: the first that applies wins
+    if args.tokens_per_second is not None:
+        emulator.fault_every(1, Fault(**pace))
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -157,20 +124,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ..testing import Emulator
 
+    log = _print_line if args.log else None
     try:
-        emulator = Emulator(host=args.host, port=args.port).start()
+        emulator = Emulator(host=args.host, port=args.port, log=log).start()
     except OSError as exc:
         fail(
             EXIT_USAGE,
             f"could not listen on {args.host}:{args.port}: {exc.strerror or exc}; try another --port.",
         )
     try:
+        apply_faults(emulator, args)
         print(
             f"longcall emulator listening on {emulator.url}; point the SDK at it with "
             f"ANTHROPIC_BASE_URL={emulator.url} ANTHROPIC_API_KEY=anything",
             flush=True,
         )
-        serve(emulator, args, sys.stdout)
+        threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
@@ -178,23 +147,6 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def serve(
-    emulator: Emulator, args: argparse.Namespace, out: TextIO, stop: threading.Event | None = None
-) -> None:
-    """Keep the fault queue full and log requests until Ctrl-C (or `stop`)."""
-    plan = fault_plan(args)
-    queued = 0
-    logged = 0
-    stop = stop or threading.Event()
-    while not stop.is_set():
-        records = emulator.requests
-        messages = sum(1 for record in records if record.method == "POST" and record.path == "/v1/messages")
-        if queued - messages < _QUEUE_AHEAD // 2:
-            emulator.add_faults(*(next(plan) for _ in range(_QUEUE_AHEAD)))
-            queued += _QUEUE_AHEAD
-        if args.log:
-            for record in records[logged:]:
-                logged += 1
-                out.write(log_line(logged, record) + "\n")
-            out.flush()
-        stop.wait(0.1)
+def _print_line(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
