@@ -57,10 +57,10 @@ def console(height: int = 25) -> Console:
     return Console(file=io.StringIO(), width=80, height=height, color_system=None)
 
 
-def follow(view) -> Generation:
+def follow(view, policy: longcall.Policy | None = None) -> Generation:
     gen = Generation(
         dict(PARAMS),
-        longcall.Policy(),
+        policy or longcall.Policy(),
         hooks=Hooks(**view.hooks(), observers=[view]),
         now=0.0,
         wall=0.0,
@@ -260,14 +260,20 @@ def test_the_status_line_keeps_cost_and_attempts_on_narrow_screens():
 
 def test_the_live_count_is_calibrated_by_the_servers_count_once_an_attempt_ended():
     view = LiveView(console=console(), clock=Clock(), markdown=False)
-    gen = follow(view)
+    gen = follow(view, longcall.Policy(continue_on_max_tokens=True))
     gen.feed(start_events(text=""), 0.0)
     gen.feed(delta("text_delta", "x" * 800), 0.0)  # 200 tokens at 4 characters a token
     assert view.tokens() == 200 and view.tokens_estimated()
+    gen.feed(sse({"type": "content_block_stop", "index": 0}), 0.0)
     gen.feed(
-        sse({"type": "message_delta", "delta": {"stop_reason": None}, "usage": {"output_tokens": 100}}), 0.0
+        sse(
+            {"type": "message_delta", "delta": {"stop_reason": "max_tokens"}, "usage": {"output_tokens": 100}}
+        ),
+        0.0,
     )
-    gen.end(ConnectionResetError("reset"), 0.0, 0.0)  # the server said 100 tokens: 8 characters each
+    gen.feed(sse({"type": "message_stop"}), 0.0)
+    gen.end(None, 0.0, 0.0)  # the server said 100 tokens: 8 characters each; the call goes on
+    assert not gen.finished
     gen.request(0.0, 0.0)
     gen.feed(MESSAGE_START, 0.0)
     gen.feed(start_events(text=""), 0.0)

@@ -5,9 +5,9 @@ client = longcall.wrap(anthropic.Anthropic())
 message = client.messages.create(model="claude-sonnet-4-6", max_tokens=64000, messages=[...])
 """
 
-from typing import TYPE_CHECKING
+import typing as _typing
 
-if TYPE_CHECKING:  # the names, for type checkers; at run time each is imported when first used
+if _typing.TYPE_CHECKING:  # the names, for type checkers; at run time each is imported when first used
     from ._catalog import ModelInfo, Price, UnknownModelWarning, cost, lookup
     from ._engine import Hooks, LongcallMessage, Observer
     from ._errors import (

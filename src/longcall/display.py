@@ -270,7 +270,9 @@ class _Follower:
     def on_attempt(self, attempt: Attempt) -> None:
         output = int(attempt.usage.get("output_tokens") or 0)
         chars = self.chars - self._settled_chars
-        if output > 0 and not attempt.usage_estimated and chars > 0:
+        # The server's count, or the model's own count of what arrived (the count_tokens endpoint).
+        source = getattr(attempt, "usage_source", "estimated" if attempt.usage_estimated else "server")
+        if output > 0 and source in ("server", "counted") and chars > 0:
             self._chars_per_token = chars / output
             self._calibrated = True
         self._settled_tokens += output

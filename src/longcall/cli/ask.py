@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import mimetypes
 import os
 import sys
@@ -314,6 +315,14 @@ def _read_stdin() -> str:
     return _stdin_text
 
 
+def _piped_stdin() -> bool:
+    """Whether stdin brings something to read (a pipe or a file, not a terminal, not closed)."""
+    try:
+        return not sys.stdin.isatty() and sys.stdin.readable()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def _take_stdin() -> str | None:
     """stdin for the first place that names it ("-"); None for the others (it is sent once)."""
     global _stdin_used
@@ -393,8 +402,10 @@ def _prompt_parts(args: argparse.Namespace) -> list[str]:
     `git diff | longcall "review this"` sends the diff, then the question."""
     parts: list[str] = []
     names_stdin = args.file == "-" or "-" in args.attach
-    if not names_stdin and not sys.stdin.isatty():
-        parts.append(_read_stdin())
+    if not names_stdin and _piped_stdin():
+        # A stdin that cannot be read (closed, or a test runner's) brings no context.
+        with contextlib.suppress(OSError):
+            parts.append(_read_stdin())
     if args.file:
         parts.append((_take_stdin() or "") if args.file == "-" else _read_text(args.file))
     if args.prompt:
@@ -513,19 +524,24 @@ def _stop_note(args: argparse.Namespace) -> Callable[[LongcallMessage, int], str
     """Why a call that ended at max_tokens stopped, in the flags' words (None: it was asked to)."""
 
     def note(message: LongcallMessage, output_tokens: int) -> str | None:
-        if message.stop_reason != "max_tokens" or not args.continue_:
-            return None
-        if args.budget is not None and output_tokens >= args.budget:
+        stopped_by = getattr(message, "stopped_by", None)
+        if stopped_by == "max_output_tokens_total" or (
+            stopped_by is None and args.budget is not None and output_tokens >= args.budget
+        ):
             return (
                 f"stopped by --budget {args.budget:,}: the answer is not finished ({output_tokens:,} "
                 "output tokens); ask again with a larger --budget"
             )
-        if len(message.attempts) >= args.max_attempts:
+        if stopped_by == "max_segments":
             return (
-                f"stopped after --max-attempts {args.max_attempts} requests: the answer is not finished; "
-                "ask again with a larger --max-attempts"
+                f"stopped after the most continuations longcall makes ({len(message.attempts)} "
+                "requests): the answer is not finished"
             )
-        return "stopped at max_tokens: the answer is not finished"
+        if stopped_by == "deadline":
+            return "stopped by the call's deadline: the answer is not finished"
+        if message.stop_reason == "max_tokens" and args.continue_:
+            return "stopped at max_tokens: the answer is not finished"
+        return None
 
     return note
 
