@@ -125,7 +125,8 @@ def test_what_the_command_imports_is_a_base_dependency():
     pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     base = {re.split(r"[<>=!\[ ]", spec)[0] for spec in pyproject["project"]["dependencies"]}
     imported = set()
-    for path in [*Path(cli.__file__).parent.glob("*.py"), Path(cli.__file__).parents[1] / "display.py"]:
+    package = Path(cli.__file__).parents[1]
+    for path in [*(package / "cli").glob("*.py"), *(package / "display").glob("*.py")]:
         imported |= set(
             re.findall(r"^\s*(?:from|import) (rich|anthropic|platformdirs)\b", path.read_text(), re.M)
         )
