@@ -378,11 +378,13 @@ class Generation:
         self.next_delay = None if self.finished else decision.delay  # for a countdown while waiting
         for observer in self.hooks.observers:
             observer.attempt_ended(self, attempt)
-        if self.hooks.on_attempt is not None:
-            self.hooks.on_attempt(attempt)
-        if self.finished:
-            for observer in self.hooks.observers:
-                observer.call_ended(self, decision.message, decision.error)
+        try:
+            if self.hooks.on_attempt is not None:
+                self.hooks.on_attempt(attempt)  # the caller's exception goes on, as it was raised
+        finally:  # and the journal records the end of the call all the same
+            if self.finished:
+                for observer in self.hooks.observers:
+                    observer.call_ended(self, decision.message, decision.error)
         return decision
 
     def interrupt(self, error: BaseException, now: float, wall: float) -> None:

@@ -54,7 +54,7 @@ COMMANDS: dict[str, str] = {
     "models": "longcall.cli.models",
     "emulate": "longcall.cli.emulate",
     "demo": "longcall.cli.demo",
-    # "batch": "longcall.batch._cli",  (engineer F's module, registered at merge)
+    "batch": "longcall.batch._cli",
 }
 SUBCOMMANDS = tuple(COMMANDS)
 

@@ -58,6 +58,8 @@ commands:
   longcall resume ID                continue a call that was cut off (crash, Ctrl-C, failure)
   longcall rm ID...                 remove calls from the journal
   longcall models                   the models, with limits and prices
+  longcall batch IN.jsonl -o OUT.jsonl
+                                    many requests: restartable, here or through the Batches API
   longcall emulate [--port P] [--tokens-per-second N] [--drop-after-bytes N] [--once] [--log]
                                     run the local Messages API emulator, slow or faulty on request
   longcall demo                     a long generation on the embedded emulator, with a dropped
@@ -113,7 +115,7 @@ def parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="longcall",
         usage="longcall [options] [PROMPT ...]\n"
-        "       longcall {logs,show,resume,rm,models,emulate,demo} ...",
+        "       longcall {logs,show,resume,rm,models,batch,emulate,demo} ...",
         description="Send a prompt to Claude and stream the answer; long answers are resumed when the "
         "connection breaks, continued past max_tokens, and kept in a journal.",
         epilog=MAIN_EPILOG,
