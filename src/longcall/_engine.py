@@ -211,6 +211,7 @@ class Generation:
         # Set by a driver that can answer `Decision.count`; without it broken attempts are estimated.
         self.counts_tokens = False
         self.finished = False
+        self.next_delay: float | None = None  # seconds the driver waits before the next attempt
         if resume_from is not None:
             self._restore(resume_from)
 
@@ -374,6 +375,7 @@ class Generation:
             decision = self._after_failure(attempt, classify(error), error, now)
         if decision.message is not None or decision.error is not None:
             self.finished = True
+        self.next_delay = None if self.finished else decision.delay  # for a countdown while waiting
         for observer in self.hooks.observers:
             observer.attempt_ended(self, attempt)
         try:
