@@ -65,8 +65,8 @@ def safe_params(params: dict[str, Any]) -> dict[str, Any]:
 
     Dropped: `extra_headers` (only `anthropic-beta` and `anthropic-version` are kept: they change what
     the API accepts and what the model may do, and they are not secrets), `extra_query`, `timeout`,
-    the hooks, and at any depth outside content (`messages`, `system`, schemas) every field named as a credential is (`api_key`,
-    `authorization_token`, ... see `SECRET_NAMES`).
+    the hooks, and at any depth outside content (`messages`, `system`, schemas) every field named
+    as a credential is (`api_key`, `authorization_token`, ... see `SECRET_NAMES`).
     """
     kept: dict[str, Any] = {}
     for name, value in params.items():
