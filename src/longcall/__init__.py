@@ -13,15 +13,17 @@ from ._errors import (
     InvalidRequest,
     JournalError,
     LongcallError,
+    RequestRejected,
     ResumeRejected,
     ServerError,
     StreamIncomplete,
     StreamProtocolError,
     StreamStalled,
 )
+from ._middleware import LongcallMiddleware, middleware
 from ._policy import Policy
 from ._record import Attempt
-from ._wrap import AsyncLongClient, LongClient, wrap
+from ._wrap import AsyncLongClient, LongcallBetaMessage, LongClient, wrap
 from .journal import Journal, JournalWarning, aresume, resume
 from .openai import from_openai, to_openai
 
@@ -38,12 +40,15 @@ __all__ = [
     "JournalError",
     "JournalWarning",
     "LongClient",
+    "LongcallBetaMessage",
     "LongcallError",
     "LongcallMessage",
+    "LongcallMiddleware",
     "ModelInfo",
     "Observer",
     "Policy",
     "Price",
+    "RequestRejected",
     "ResumeRejected",
     "ServerError",
     "StreamIncomplete",
@@ -55,6 +60,7 @@ __all__ = [
     "cost",
     "from_openai",
     "lookup",
+    "middleware",
     "resume",
     "to_openai",
     "wrap",
