@@ -26,12 +26,13 @@ import warnings
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anthropic
 import httpx2
 from anthropic._compat import model_copy
+from anthropic._constants import RAW_RESPONSE_HEADER
 from anthropic._middleware import AsyncCallNext, CallNext, Middleware
 from anthropic._request import APIRequest
 from anthropic._response import APIResponse, AsyncAPIResponse
@@ -87,6 +88,18 @@ class Call:
     hooks: Hooks
     timeout: Any = _NOT_GIVEN  # the caller's own `timeout=`, if any
     gen: Generation | None = None
+    # Fields of the server's last message_delta that the engine does not keep (`context_management`,
+    # `input_transformations`, ...): carried onto the stitched message_delta and message.
+    delta_fields: dict[str, Any] = field(default_factory=dict)
+
+    def note_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "message_delta":
+            self.delta_fields = {k: v for k, v in event.items() if k not in ("type", "delta", "usage")}
+
+    def with_delta_fields(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not self.delta_fields:
+            return events
+        return [{**event, **self.delta_fields} if event["type"] == "message_delta" else event for event in events]
 
 
 _CALLS: weakref.WeakValueDictionary[str, Call] = weakref.WeakValueDictionary()
@@ -128,11 +141,11 @@ class LongcallMiddleware(Middleware):
             if request.stream:
                 driver = drive_sync(sender, gen)
                 first = next(driver)  # the request is sent, and answered, when the SDK's would be
-                return sender.stream_response(_frames(first, driver, sender, gen))
+                return sender.stream_response(_frames(first, driver, sender, call))
             message = run_sync(sender, gen)
         except Exception as exc:
             raise translate(exc, sender, gen) from exc.__cause__
-        return sender.message_response(message)
+        return sender.message_response(message, call)
 
     async def handle_async(self, request: APIRequest, call_next: AsyncCallNext) -> AsyncAPIResponse[Any]:
         planned = self._plan(request)
@@ -145,11 +158,11 @@ class LongcallMiddleware(Middleware):
                 result: list[LongcallMessage] = []
                 driver = drive_async(sender, gen, result)
                 first = await driver.__anext__()
-                return sender.stream_response(_aframes(first, driver, sender, gen))
+                return sender.stream_response(_aframes(first, driver, sender, call))
             message = await run_async(sender, gen)
         except Exception as exc:
             raise translate(exc, sender, gen) from exc.__cause__
-        return sender.message_response(message)
+        return await sender.message_response(message, call)
 
     def _plan(self, request: APIRequest) -> tuple[Generation, Call] | None:
         """The engine for this request, or None when it passes through."""
@@ -172,10 +185,17 @@ class LongcallMiddleware(Middleware):
             if key is None:  # the model was never checked by wrap(): the engine only needs a guess
                 warnings.simplefilter("ignore", UnknownModelWarning)
             accepts_prefill = lookup(str(params.get("model"))).accepts_prefill
+        user_on_event = call.hooks.on_event
+
+        def on_event(event: dict[str, Any]) -> None:
+            call.note_event(event)
+            if user_on_event is not None:
+                user_on_event(event)
+
         gen = Generation(
             params,
             call.policy,
-            hooks=call.hooks,
+            hooks=replace(call.hooks, on_event=on_event),
             emit=request.stream,
             accepts_prefill=accepts_prefill,
             now=time.monotonic(),
@@ -304,12 +324,13 @@ class _BaseSender:
         headers["content-type"] = content_type
         return headers
 
-    def _message_http(self, message: LongcallMessage) -> httpx2.Response:
-        body = json.dumps(message.to_dict(mode="json", warnings=False), ensure_ascii=False).encode()
-        return httpx2.Response(
+    def _message_http(self, message: LongcallMessage, call: Call) -> httpx2.Response:
+        data = {**message.to_dict(mode="json", warnings=False), **call.delta_fields}
+        body = json.dumps(data, ensure_ascii=False).encode()
+        return httpx2.Response(  # a body to read, as the SDK's `with_streaming_response` expects
             200,
             headers=self._headers("application/json"),
-            content=body,
+            stream=httpx2.ByteStream(body),
             request=self.last.http_response.request,
         )
 
@@ -320,6 +341,10 @@ class _BaseSender:
             stream=stream,
             request=self.last.http_response.request,
         )
+
+    def streamed_view(self) -> bool:
+        """Whether the caller asked for `with_streaming_response` (the body is read when asked)."""
+        return self.request.headers.get(RAW_RESPONSE_HEADER) == "stream"
 
     def _response_args(self) -> dict[str, Any]:
         last = self.last
@@ -357,8 +382,10 @@ class _Sender(_BaseSender):
         raw = self._stream_http(_FrameStream(frames))
         return APIResponse(raw=raw, stream=True, stream_cls=self.request.stream_cls, **self._response_args())
 
-    def message_response(self, message: LongcallMessage) -> APIResponse[Any]:
-        raw = self._message_http(message)
+    def message_response(self, message: LongcallMessage, call: Call) -> APIResponse[Any]:
+        raw = self._message_http(message, call)
+        if not self.streamed_view():
+            raw.read()
         return APIResponse(raw=raw, stream=False, stream_cls=None, **self._response_args())
 
 
@@ -390,8 +417,10 @@ class _AsyncSender(_BaseSender):
             raw=raw, stream=True, stream_cls=self.request.stream_cls, **self._response_args()
         )
 
-    def message_response(self, message: LongcallMessage) -> AsyncAPIResponse[Any]:
-        raw = self._message_http(message)
+    async def message_response(self, message: LongcallMessage, call: Call) -> AsyncAPIResponse[Any]:
+        raw = self._message_http(message, call)
+        if not self.streamed_view():
+            await raw.aread()
         return AsyncAPIResponse(raw=raw, stream=False, stream_cls=None, **self._response_args())
 
 
@@ -439,27 +468,29 @@ def message_stream_bytes(message: dict[str, Any]) -> bytes:
 
 
 def _frames(
-    first: list[dict[str, Any]], driver: Iterator[list[dict[str, Any]]], sender: _Sender, gen: Generation
+    first: list[dict[str, Any]], driver: Iterator[list[dict[str, Any]]], sender: _Sender, call: Call
 ) -> Iterator[bytes]:
+    assert call.gen is not None
     try:
         yield sse_bytes(first)
         for batch in driver:
-            yield sse_bytes(batch)
+            yield sse_bytes(call.with_delta_fields(batch))
     except Exception as exc:
-        raise translate(exc, sender, gen) from exc.__cause__
+        raise translate(exc, sender, call.gen) from exc.__cause__
     finally:
         driver.close()  # type: ignore[attr-defined]
 
 
 async def _aframes(
-    first: list[dict[str, Any]], driver: Any, sender: _AsyncSender, gen: Generation
+    first: list[dict[str, Any]], driver: Any, sender: _AsyncSender, call: Call
 ) -> AsyncIterator[bytes]:
+    assert call.gen is not None
     try:
         yield sse_bytes(first)
         async for batch in driver:
-            yield sse_bytes(batch)
+            yield sse_bytes(call.with_delta_fields(batch))
     except Exception as exc:
-        raise translate(exc, sender, gen) from exc.__cause__
+        raise translate(exc, sender, call.gen) from exc.__cause__
     finally:
         await driver.aclose()
 

@@ -16,6 +16,7 @@ SDK's own, reached through `__getattr__`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import warnings
@@ -254,8 +255,7 @@ class _SyncResource(_Resource):
                 return result
             return recorded(result, prepared.call)
 
-        generate.__doc__ = sdk_method.__doc__
-        return generate
+        return functools.wraps(sdk_method)(generate)  # the SDK's signature, for `inspect`
 
 
 class _AsyncResource(_Resource):
@@ -280,7 +280,7 @@ class _AsyncResource(_Resource):
                     return _CountedStreamManager(manager, lambda: counted(prepared))
                 return manager
 
-            return open_stream
+            return functools.wraps(sdk_method)(open_stream)
 
         async def generate(**params: Any) -> Any:
             prepared = self._prepare(surface, params)
@@ -288,8 +288,7 @@ class _AsyncResource(_Resource):
                 await counted(prepared)
             return recorded(await sdk_method(**prepared.params), prepared.call)
 
-        generate.__doc__ = sdk_method.__doc__
-        return generate
+        return functools.wraps(sdk_method)(generate)
 
 
 class _CountedStreamManager:
