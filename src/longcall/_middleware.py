@@ -99,7 +99,9 @@ class Call:
     def with_delta_fields(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not self.delta_fields:
             return events
-        return [{**event, **self.delta_fields} if event["type"] == "message_delta" else event for event in events]
+        return [
+            {**event, **self.delta_fields} if event["type"] == "message_delta" else event for event in events
+        ]
 
 
 _CALLS: weakref.WeakValueDictionary[str, Call] = weakref.WeakValueDictionary()

@@ -150,7 +150,9 @@ def run_suite(root: Path, *, wrap: bool, base_url: str) -> tuple[dict[str, int],
     env.pop("ANTHROPIC_API_KEY", None)
     command = [sys.executable, "-m", "pytest", "-q", "-rfE", *SUITES]
     done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=900)
-    counts = {kind: int(n) for n, kind in re.findall(r"(\d+) (passed|failed|error|errors|skipped)", done.stdout)}
+    counts = {
+        kind: int(n) for n, kind in re.findall(r"(\d+) (passed|failed|error|errors|skipped)", done.stdout)
+    }
     return counts, done.stdout + done.stderr
 
 
