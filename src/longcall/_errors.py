@@ -98,7 +98,8 @@ class GenerationFailed(LongcallError):
         self.call_id = call_id
 
     def __reduce__(self) -> tuple[Any, ...]:  # keep pickling working with keyword-only fields
-        return (_rebuild, (type(self), str(self), self.partial, self.attempts, self.cause, self.call_id))
+        cause = _Portable(self.cause) if self.cause is not None else None
+        return (_rebuild, (type(self), str(self), self.partial, self.attempts, cause, self.call_id))
 
 
 def _rebuild(cls: type[GenerationFailed], *args: Any) -> GenerationFailed:
@@ -218,7 +219,28 @@ def combined_class(ours: type[GenerationFailed], sdk: type[anthropic.APIError]) 
 def _reduce_combined(self: GenerationFailed) -> tuple[Any, ...]:
     ours = next(c for c in type(self).__mro__[1:] if issubclass(c, GenerationFailed))
     sdk = next(c for c in type(self).__mro__[1:] if issubclass(c, anthropic.APIError))
-    return (_rebuild_combined, (ours, sdk, str(self), dict(self.__dict__)))
+    state = dict(self.__dict__)
+    if state.get("cause") is not None:
+        state["cause"] = _Portable(state["cause"])
+    return (_rebuild_combined, (ours, sdk, str(self), state))
+
+
+class _Portable:
+    """Pickles an exception without calling its `__init__`, whose signature need not match its args."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        error = self.error
+        return (_rebuild_error, (type(error), error.args, dict(getattr(error, "__dict__", {}))))
+
+
+def _rebuild_error(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> BaseException:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 def _rebuild_combined(
