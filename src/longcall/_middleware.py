@@ -320,7 +320,7 @@ class _BaseSender:
         return message_stream_bytes(body)
 
     def _headers(self, content_type: str) -> httpx2.Headers:
-        headers = self.last.http_response.headers.copy()
+        headers: httpx2.Headers = self.last.http_response.headers.copy()
         for name in ("content-encoding", "content-length", "transfer-encoding"):
             headers.pop(name, None)
         headers["content-type"] = content_type

@@ -336,7 +336,7 @@ class _Client(_Passthrough[ClientT]):
     _resource_class: type[_Resource] = _SyncResource
 
     def __init__(self, client: ClientT, config: Config) -> None:
-        self._original = client
+        self._original: ClientT = client
         self._config = config
         self._target = _driven(client, config)
         self.messages = self._resource_class(self._target.messages, ("messages",), self._target, config)

@@ -308,9 +308,17 @@ FAILURES = {
         anthropic.OverloadedError,
         longcall.ServerError,
     ),
-    "400": ([Fault(status=400, message="prompt is too long")], anthropic.BadRequestError, longcall.RequestRejected),
+    "400": (
+        [Fault(status=400, message="prompt is too long")],
+        anthropic.BadRequestError,
+        longcall.RequestRejected,
+    ),
     "401": ([Fault(status=401)], anthropic.AuthenticationError, longcall.RequestRejected),
-    "stall": ([Fault(stall_after_events=3, stall_seconds=2)] * 2, anthropic.APITimeoutError, longcall.StreamStalled),
+    "stall": (
+        [Fault(stall_after_events=3, stall_seconds=2)] * 2,
+        anthropic.APITimeoutError,
+        longcall.StreamStalled,
+    ),
     "connection refused": (None, anthropic.APIConnectionError, longcall.StreamIncomplete),
     "dropped after content": (
         [Fault(drop_after_bytes=900)] * 2,

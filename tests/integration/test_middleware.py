@@ -61,7 +61,9 @@ def test_the_sdks_own_stream_is_retried_and_resumed(emulator: Emulator, kind: st
 @pytest.mark.parametrize("kind", KINDS)
 def test_create_stream_true_yields_one_stitched_stream(emulator: Emulator, kind: str) -> None:
     sdk = client(kind, emulator.url, policy=FAST)
-    emulator.add_faults(Fault(drop_after_bytes=2500), Fault(error_after_events=30, error_type="overloaded_error"))
+    emulator.add_faults(
+        Fault(drop_after_bytes=2500), Fault(error_after_events=30, error_type="overloaded_error")
+    )
     if kind == "sync":
         with sdk:
             events = list(sdk.beta.messages.create(stream=True, **prompt()))

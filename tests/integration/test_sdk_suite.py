@@ -102,7 +102,8 @@ def client(request):
 async def async_client(request):
     param = getattr(request, "param", True)
     strict = param if isinstance(param, bool) else param.get("strict", True)
-    async with AsyncAnthropic(base_url=base_url, api_key=api_key, _strict_response_validation=strict) as client:
+    options = {"base_url": base_url, "api_key": api_key, "_strict_response_validation": strict}
+    async with AsyncAnthropic(**options) as client:
         yield wrapped(client)
 '''
 
