@@ -197,16 +197,18 @@ _COMBINED: dict[tuple[type[GenerationFailed], type[anthropic.APIError]], type[Ge
 
 
 def combined_class(ours: type[GenerationFailed], sdk: type[anthropic.APIError]) -> type[GenerationFailed]:
-    """The class that is both `ours` and `sdk` (one per pair, built once), named after ours."""
+    """The class that is both `ours` and `sdk` (one per pair, built once), named after both, as
+    tracebacks show it: `longcall._errors.ServerError[RateLimitError]`."""
     key = (ours, sdk)
     cls = _COMBINED.get(key)
     if cls is None:
+        name = f"{ours.__name__}[{sdk.__name__}]"
         cls = type(
-            ours.__name__,
+            name,
             (ours, sdk),
             {
                 "__module__": ours.__module__,
-                "__qualname__": ours.__qualname__,
+                "__qualname__": name,
                 "__reduce__": _reduce_combined,
                 "__str__": lambda self: Exception.__str__(self),
                 "__doc__": f"{ours.__doc__}\n\nAlso an `anthropic.{sdk.__name__}`.",

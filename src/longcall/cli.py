@@ -545,7 +545,7 @@ def _make_view(
 
 def _run(args: argparse.Namespace, view: LiveView | PipeView, call: Callable[[], LongcallMessage]) -> int:
     """Run a generation in `view`, then show the result or explain the failure."""
-    from ._errors import GenerationFailed
+    from ._errors import GenerationFailed, RequestRejected
     from .display import OutputClosed
 
     try:
@@ -559,6 +559,8 @@ def _run(args: argparse.Namespace, view: LiveView | PipeView, call: Callable[[],
         _finish_partial(args, view, "interrupted")
         _say(_kept_sentence(view, "Interrupted."))
         return EXIT_INTERRUPTED
+    except RequestRejected:
+        raise  # the API refused the request itself (also the SDK's class): explained as an API error
     except GenerationFailed as exc:
         code, sentence = _explain_failure(exc, view)
         if code == EXIT_FAILED:
