@@ -87,6 +87,8 @@ class Call:
     policy: Policy
     hooks: Hooks
     timeout: Any = _NOT_GIVEN  # the caller's own `timeout=`, if any
+    extra_headers: dict[str, Any] = field(default_factory=dict)  # the caller's own `extra_headers=`
+    extra_body: dict[str, Any] = field(default_factory=dict)  # and `extra_body=`
     gen: Generation | None = None
     # Fields of the server's last message_delta that the engine does not keep (`context_management`,
     # `input_transformations`, ...): carried onto the stitched message_delta and message.
@@ -177,8 +179,19 @@ class LongcallMiddleware(Middleware):
                 return None  # a plain create(): the SDK already refused it if it could take too long
             call = Call(policy=self.config.policy, hooks=self.config.hooks_for({}))
         params = {k: v for k, v in request.json.items() if k != "stream"}
-        if isinstance(request.options.extra_json, dict):
-            params.update(request.options.extra_json)
+        # Kept as the caller gave them, so the journal can replay the call exactly.
+        extra_body = {**call.extra_body, **(request.options.extra_json or {})}
+        if extra_body:  # the SDK merged the caller's into the body: take them out again
+            for name, value in extra_body.items():
+                if params.get(name) == value:
+                    del params[name]
+            params["extra_body"] = extra_body
+        extra_headers = dict(call.extra_headers)
+        beta = request.headers.get("anthropic-beta")
+        if beta and not any(name.lower() == "anthropic-beta" for name in extra_headers):
+            extra_headers["anthropic-beta"] = beta  # from `betas=[...]`
+        if extra_headers:
+            params["extra_headers"] = extra_headers
         if call.timeout is not _NOT_GIVEN:
             params["timeout"] = call.timeout
         elif key is None and not isinstance(request.timeout, anthropic.NotGiven):
@@ -282,11 +295,13 @@ class _BaseSender:
 
     def attempt_request(self, params: dict[str, Any]) -> APIRequest:
         timeout = params.pop("timeout", _NOT_GIVEN)
+        extra_body = params.pop("extra_body", None)
+        extra_headers = params.pop("extra_headers", None) or {}
         options = model_copy(self.request.options)
-        headers = self.request.headers
-        options.headers = {k: v for k, v in headers.items() if k.lower() != MARK_HEADER}
+        headers = {k: v for k, v in self.request.headers.items() if k.lower() != MARK_HEADER}
+        options.headers = {**headers, **extra_headers}
         options.json_data = params
-        options.extra_json = None  # merged into params, which a resume changes
+        options.extra_json = extra_body
         if timeout is not _NOT_GIVEN:
             options.timeout = timeout
         return APIRequest(

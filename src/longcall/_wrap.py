@@ -162,7 +162,13 @@ def prepare(params: dict[str, Any], config: Config, *, timeout: Any) -> Prepared
     params["max_tokens"] = max_tokens
     validate_params(params)
     own_timeout = {"timeout": params["timeout"]} if "timeout" in params else {}
-    call = Call(policy=policy, hooks=config.hooks_for(given), **own_timeout)
+    call = Call(
+        policy=policy,
+        hooks=config.hooks_for(given),
+        extra_headers=dict(params.get("extra_headers") or {}),
+        extra_body=dict(params.get("extra_body") or {}),
+        **own_timeout,
+    )
     if "timeout" not in params and timeout is not None:
         params["timeout"] = timeout
     key = _count_key(params)
