@@ -90,6 +90,7 @@ class Call:
     extra_headers: dict[str, Any] = field(default_factory=dict)  # the caller's own `extra_headers=`
     extra_body: dict[str, Any] = field(default_factory=dict)  # and `extra_body=`
     gen: Generation | None = None
+    message: LongcallMessage | None = None  # the engine's message (its `stopped_by` and the rest)
     # Fields of the server's last message_delta that the engine does not keep (`context_management`,
     # `input_transformations`, ...): carried onto the stitched message_delta and message.
     delta_fields: dict[str, Any] = field(default_factory=dict)
@@ -146,7 +147,7 @@ class LongcallMiddleware(Middleware):
                 driver = drive_sync(sender, gen)
                 first = next(driver)  # the request is sent, and answered, when the SDK's would be
                 return sender.stream_response(_frames(first, driver, sender, call))
-            message = run_sync(sender, gen)
+            message = call.message = run_sync(sender, gen)
         except Exception as exc:
             raise translate(exc, sender, gen) from exc.__cause__
         return sender.message_response(message, call)
@@ -163,7 +164,7 @@ class LongcallMiddleware(Middleware):
                 driver = drive_async(sender, gen, result)
                 first = await driver.__anext__()
                 return sender.stream_response(_aframes(first, driver, sender, call))
-            message = await run_async(sender, gen)
+            message = call.message = await run_async(sender, gen)
         except Exception as exc:
             raise translate(exc, sender, gen) from exc.__cause__
         return await sender.message_response(message, call)
@@ -395,6 +396,12 @@ class _Sender(_BaseSender):
         finally:
             http.close()
 
+    def count_tokens(self, **params: Any) -> Any:
+        """The engine's count of a broken attempt's output, through the SDK (it passes the middleware)."""
+        if self.last is None:
+            raise RuntimeError("no response yet to count with")
+        return self.last._client.messages.with_streaming_response.count_tokens(**params)
+
     def stream_response(self, frames: Iterator[bytes]) -> APIResponse[Any]:
         raw = self._stream_http(_FrameStream(frames))
         return APIResponse(raw=raw, stream=True, stream_cls=self.request.stream_cls, **self._response_args())
@@ -427,6 +434,11 @@ class _AsyncSender(_BaseSender):
                 yield _AsyncReplay(http.headers, self.json_body(http))
         finally:
             await http.aclose()
+
+    def count_tokens(self, **params: Any) -> Any:
+        if self.last is None:
+            raise RuntimeError("no response yet to count with")
+        return self.last._client.messages.with_streaming_response.count_tokens(**params)
 
     def stream_response(self, frames: AsyncIterator[bytes]) -> AsyncAPIResponse[Any]:
         raw = self._stream_http(_AsyncFrameStream(frames))

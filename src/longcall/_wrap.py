@@ -60,6 +60,11 @@ class LongcallBetaMessage(BetaMessage):
 
     _attempts: list[Attempt] = PrivateAttr(default_factory=list)
     _call_id: str | None = PrivateAttr(default=None)
+    _stopped_by: str | None = PrivateAttr(default=None)
+
+    @property
+    def stopped_by(self) -> str | None:
+        return self._stopped_by
 
     @property
     def attempts(self) -> list[Attempt]:
@@ -188,7 +193,8 @@ def recorded(result: Any, call: Call) -> Any:
     cls = RECORDED.get(type(result))
     if cls is None or call.gen is None:
         return result
-    private = dict(result.__pydantic_private__ or {})  # `_request_id`, as the SDK set it
+    made = call.message.__pydantic_private__ if call.message is not None else None
+    private = {**(made or {}), **(result.__pydantic_private__ or {})}  # `_request_id`, as the SDK set it
     private.update(_attempts=call.gen.attempts, _call_id=call.gen.call_id)
     object.__setattr__(result, "__class__", cls)
     object.__setattr__(result, "__pydantic_private__", private)
