@@ -16,15 +16,17 @@ if _typing.TYPE_CHECKING:  # the names, for type checkers; at run time each is i
         InvalidRequest,
         JournalError,
         LongcallError,
+        RequestRejected,
         ResumeRejected,
         ServerError,
         StreamIncomplete,
         StreamProtocolError,
         StreamStalled,
     )
+    from ._middleware import LongcallMiddleware, middleware
     from ._policy import Policy
     from ._record import Attempt
-    from ._wrap import AsyncLongClient, LongClient, wrap
+    from ._wrap import AsyncLongClient, LongcallBetaMessage, LongClient, wrap
     from .journal import Journal, JournalWarning, aresume, resume
     from .openai import from_openai, to_openai
 
@@ -39,15 +41,17 @@ _MODULES = {
         "InvalidRequest",
         "JournalError",
         "LongcallError",
+        "RequestRejected",
         "ResumeRejected",
         "ServerError",
         "StreamIncomplete",
         "StreamProtocolError",
         "StreamStalled",
     ),
+    "._middleware": ("LongcallMiddleware", "middleware"),
     "._policy": ("Policy",),
     "._record": ("Attempt",),
-    "._wrap": ("AsyncLongClient", "LongClient", "wrap"),
+    "._wrap": ("AsyncLongClient", "LongcallBetaMessage", "LongClient", "wrap"),
     ".journal": ("Journal", "JournalWarning", "aresume", "resume"),
     ".openai": ("from_openai", "to_openai"),
 }
@@ -82,12 +86,15 @@ __all__ = [
     "JournalError",
     "JournalWarning",
     "LongClient",
+    "LongcallBetaMessage",
     "LongcallError",
     "LongcallMessage",
+    "LongcallMiddleware",
     "ModelInfo",
     "Observer",
     "Policy",
     "Price",
+    "RequestRejected",
     "ResumeRejected",
     "ServerError",
     "StreamIncomplete",
@@ -99,6 +106,7 @@ __all__ = [
     "cost",
     "from_openai",
     "lookup",
+    "middleware",
     "resume",
     "to_openai",
     "wrap",

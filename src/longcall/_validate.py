@@ -312,6 +312,8 @@ def _check_tools(tools: object) -> None:
     if not _is_list(tools):
         raise InvalidRequest(f"tools must be a list of tool definitions, got {_kind(tools)}.")
     for position, tool in enumerate(tools):
+        if hasattr(tool, "to_dict"):
+            continue  # a tool object (the SDK's `@beta_tool`), turned into a definition by the SDK
         if not isinstance(tool, Mapping):
             raise InvalidRequest(f"tools[{position}] must be a mapping, got {_kind(tool)}.")
         name = tool.get("name")

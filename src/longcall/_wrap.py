@@ -1,72 +1,116 @@
-"""`wrap(client)`: the SDK client you have, with `messages.create` and `messages.stream` made long-safe.
+"""`wrap(client)`: the SDK client you have, with every generating call made long-safe.
 
-Everything else on the client (`models`, `messages.count_tokens`, `beta`, `with_options`, ...) is the
-SDK's own, reached through `__getattr__`. The sync and async clients share all preparation here; only
-the driver loop differs (`_drivers`).
+A wrapped client is the SDK client itself with longcall's middleware (`_middleware`) added last
+and the SDK's retries off. Each generating method in `SURFACES` is the SDK's own method, called with
+longcall's checks and defaults first (`max_tokens` filled in, parameters validated, the pre-check),
+a marker header that hands the call's policy and hooks to the middleware, and an explicit `timeout`
+so the SDK does not refuse a long non-streaming call ("Streaming is required..."). The middleware
+then streams, retries, resumes and stitches, and the SDK builds the result it always builds: a
+`Message` or `BetaMessage` (made a `LongcallMessage` / `LongcallBetaMessage`, with `.attempts`), a
+`ParsedMessage`, a `Stream`, a `MessageStream`, an `APIResponse` for `with_raw_response` and
+`with_streaming_response`, with `_request_id`, `.response` and `.request_id` as the SDK sets them.
+
+Everything else on the client (`models`, `messages.count_tokens`, `messages.batches`, ...) is the
+SDK's own, reached through `__getattr__`.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field, replace
-from types import TracebackType
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar, cast
 
 import anthropic
 from anthropic._base_client import AsyncAPIClient
-from anthropic._models import construct_type
-from anthropic.lib.streaming._types import (
-    CitationEvent,
-    ContentBlockStopEvent,
-    InputJsonEvent,
-    MessageStopEvent,
-    SignatureEvent,
-    TextEvent,
-    ThinkingEvent,
+from anthropic._response import (
+    async_to_raw_response_wrapper,
+    async_to_streamed_response_wrapper,
+    to_raw_response_wrapper,
+    to_streamed_response_wrapper,
 )
-from anthropic.types import ContentBlock, RawMessageStreamEvent
+from anthropic.types import Message
+from anthropic.types.beta import BetaMessage
 from pydantic import PrivateAttr
 
+from . import _catalog, _models_api
 from ._catalog import check_context, lookup, resolve_max_tokens
-from ._drivers import drive_async, drive_sync, jitter, run_async, run_sync
-from ._engine import Generation, Hooks, LongcallMessage, Observer
+from ._engine import LongcallMessage, Observer
 from ._errors import InvalidRequest
+from ._middleware import (
+    DEFAULT_JOURNAL,
+    HOOK_NAMES,
+    MARK_HEADER,
+    Call,
+    Config,
+    LongcallMiddleware,
+    register,
+)
 from ._policy import Policy
+from ._record import Attempt
 from ._validate import validate_params
-
-HOOK_NAMES = ("on_text", "on_thinking", "on_tool_input", "on_event", "on_attempt")
-DEFAULT_JOURNAL: Any = object()  # sentinel: the per-user journal (see longcall.journal)
 
 ClientT = TypeVar("ClientT", anthropic.Anthropic, anthropic.AsyncAnthropic)
 
 
-@dataclass
-class Config:
-    """What `wrap()` was given; shared by every call through the wrapped client."""
+class LongcallBetaMessage(BetaMessage):
+    """An `anthropic.types.beta.BetaMessage` that also knows how it was made (see `LongcallMessage`)."""
 
-    policy: Policy = field(default_factory=Policy)
-    hooks: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    journal: Any = DEFAULT_JOURNAL
-    observers: list[Observer] = field(default_factory=list)
-    token_counts: dict[str, int] = field(default_factory=dict)
+    _attempts: list[Attempt] = PrivateAttr(default_factory=list)
+    _call_id: str | None = PrivateAttr(default=None)
+    _stopped_by: str | None = PrivateAttr(default=None)
 
-    def journal_observer(self) -> Observer | None:
-        if self.journal is None:
-            return None
-        try:
-            from .journal import Journal
-        except ImportError:  # pragma: no cover - the journal module is part of the package
-            return None
-        if self.journal is DEFAULT_JOURNAL:
-            self.journal = Journal.default()
-        elif isinstance(self.journal, str):
-            self.journal = Journal(self.journal)
-        observer: Observer = self.journal
-        return observer
+    @property
+    def stopped_by(self) -> str | None:
+        return self._stopped_by
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        return self._attempts
+
+    @property
+    def call_id(self) -> str | None:
+        return self._call_id
+
+
+@dataclass(frozen=True)
+class Surface:
+    """One generating method of the SDK, made long-safe.
+
+    resource: where it lives on the client. method: its name there. sends: when the SDK sends the
+    request: "call" (inside the call, as `create` and `parse`) or "enter" (on `__enter__`, as
+    `stream`). The result is always the SDK's; a plain `Message` / `BetaMessage` becomes the class
+    in `RECORDED`, which carries `.attempts` and `.call_id`.
+    """
+
+    resource: tuple[str, ...]
+    method: str
+    sends: str
+
+
+SURFACES = {
+    (surface.resource, surface.method): surface
+    for surface in (
+        Surface(("messages",), "create", "call"),
+        Surface(("messages",), "parse", "call"),
+        Surface(("messages",), "stream", "enter"),
+        Surface(("beta", "messages"), "create", "call"),
+        Surface(("beta", "messages"), "parse", "call"),
+        Surface(("beta", "messages"), "stream", "enter"),
+    )
+}
+RECORDED: dict[type[Any], type[Any]] = {Message: LongcallMessage, BetaMessage: LongcallBetaMessage}
+# The SDK's views that hand back the HTTP response: name -> (sync wrapper, async wrapper).
+RESPONSE_VIEWS = {
+    "with_raw_response": (to_raw_response_wrapper, async_to_raw_response_wrapper),
+    "with_streaming_response": (to_streamed_response_wrapper, async_to_streamed_response_wrapper),
+}
+
+
+# -- what every call does before the SDK sees it ---------------------------------------------------------
 
 
 def _clean(params: dict[str, Any]) -> dict[str, Any]:
@@ -74,153 +118,292 @@ def _clean(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if not isinstance(v, (anthropic.NotGiven, anthropic.Omit))}
 
 
-def _split(params: dict[str, Any], config: Config) -> tuple[dict[str, Any], Policy, Hooks]:
+def _betas(params: dict[str, Any]) -> list[str]:
+    given = params.get("betas") or []
+    headers = params.get("extra_headers") or {}
+    header = headers.get("anthropic-beta") or headers.get("Anthropic-Beta") or ""
+    parts = [str(beta) for beta in ([given] if isinstance(given, str) else given)]
+    return parts + [part.strip() for part in str(header).split(",") if part.strip()]
+
+
+def _count_key(params: dict[str, Any]) -> str:
+    keys = ("model", "system", "messages", "tools", "tool_choice", "thinking", "betas")
+    fields = {k: params.get(k) for k in keys}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _count_params(params: dict[str, Any]) -> dict[str, Any]:
+    keys = ("model", "system", "messages", "tools", "tool_choice", "thinking", "extra_headers", "betas")
+    return {k: params[k] for k in keys if k in params}
+
+
+@dataclass
+class Prepared:
+    """One call, ready for the SDK: its keyword arguments (marker included) and what the middleware
+    needs; `count` is None when the pre-check still has to count the input."""
+
+    params: dict[str, Any]
+    call: Call
+    count: int | None
+    key: str
+
+
+def prepare(params: dict[str, Any], config: Config, *, timeout: Any) -> Prepared:
+    """Check the parameters, fill in `max_tokens`, and mark the call for the middleware."""
     params = _clean(params)
     policy = params.pop("longcall_policy", None) or config.policy
     if not isinstance(policy, Policy):
         raise InvalidRequest(f"longcall_policy must be a longcall.Policy, not {type(policy).__name__}")
     given = {name: params.pop(name) for name in HOOK_NAMES if name in params}
-    merged = {**config.hooks, **given}
-    journal = config.journal_observer()
-    observers = ([journal] if journal is not None else []) + list(config.observers)  # journal first
-    return params, policy, Hooks(**merged, observers=observers)
-
-
-def _betas(params: dict[str, Any]) -> list[str]:
-    headers = params.get("extra_headers") or {}
-    value = headers.get("anthropic-beta") or headers.get("Anthropic-Beta") or ""
-    return [part.strip() for part in str(value).split(",") if part.strip()]
-
-
-def _count_key(params: dict[str, Any]) -> str:
-    fields = {k: params.get(k) for k in ("model", "system", "messages", "tools", "tool_choice", "thinking")}
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _count_params(params: dict[str, Any]) -> dict[str, Any]:
-    keys = ("model", "system", "messages", "tools", "tool_choice", "thinking", "extra_headers")
-    return {k: params[k] for k in keys if k in params}
-
-
-def prepare(params: dict[str, Any], config: Config, *, emit: bool) -> tuple[Generation, int | None]:
-    """Check the parameters and build the call's engine. Returns it and, when the policy asks for a
-    pre-check, None if the input still has to be counted (else the cached count)."""
-    params, policy, hooks = _split(params, config)
     if "model" not in params or not isinstance(params.get("model"), str):
         validate_params(params)  # names the problem with `model`
-    info = lookup(params["model"])
     requested = params.get("max_tokens")
     if requested is not None and (isinstance(requested, bool) or not isinstance(requested, int)):
         validate_params(params)
     max_tokens, warning = resolve_max_tokens(
-        requested, info, clamp=policy.clamp_max_tokens, betas=_betas(params)
+        requested, lookup(params["model"]), clamp=policy.clamp_max_tokens, betas=_betas(params)
     )
     if warning:
-        warnings.warn(warning, stacklevel=4)
+        warnings.warn(warning, stacklevel=5)
     params["max_tokens"] = max_tokens
     validate_params(params)
-    gen = Generation(
-        params,
-        policy,
-        hooks=hooks,
-        emit=emit,
-        accepts_prefill=info.accepts_prefill,
-        now=time.monotonic(),
-        wall=time.time(),
-        random=jitter,
+    own_timeout = {"timeout": params["timeout"]} if "timeout" in params else {}
+    call = Call(
+        policy=policy,
+        hooks=config.hooks_for(given),
+        extra_headers=dict(params.get("extra_headers") or {}),
+        extra_body=dict(params.get("extra_body") or {}),
+        **own_timeout,
     )
-    counted = config.token_counts.get(_count_key(params)) if policy.precheck else None
-    return gen, counted
+    if "timeout" not in params and timeout is not None:
+        params["timeout"] = timeout
+    key = _count_key(params)
+    params["extra_headers"] = {**(params.get("extra_headers") or {}), MARK_HEADER: register(call)}
+    count = config.token_counts.get(key) if policy.precheck else None
+    return Prepared(params, call, count, key)
 
 
-def precheck(gen: Generation, input_tokens: int, config: Config) -> None:
-    config.token_counts[_count_key(gen.params)] = input_tokens
-    check_context(input_tokens, gen.max_tokens, lookup(gen.params["model"]), betas=_betas(gen.params))
+def precheck(prepared: Prepared, input_tokens: int, config: Config) -> None:
+    config.token_counts[prepared.key] = input_tokens
+    params = prepared.params
+    check_context(input_tokens, params["max_tokens"], lookup(params["model"]), betas=_betas(params))
 
 
-def typed_event(event: dict[str, Any]) -> RawMessageStreamEvent:
-    """An event dict as the SDK's own type, as `create(stream=True)` yields it."""
-    return cast(RawMessageStreamEvent, construct_type(type_=RawMessageStreamEvent, value=event))
+def recorded(result: Any, call: Call) -> Any:
+    """A plain `Message` / `BetaMessage` as the class that also carries the call's attempts."""
+    cls = RECORDED.get(type(result))
+    if cls is None or call.gen is None:
+        return result
+    made = call.message.__pydantic_private__ if call.message is not None else None
+    private = {**(made or {}), **(result.__pydantic_private__ or {})}  # `_request_id`, as the SDK set it
+    private.update(_attempts=call.gen.attempts, _call_id=call.gen.call_id)
+    object.__setattr__(result, "__class__", cls)
+    object.__setattr__(result, "__pydantic_private__", private)
+    return result
 
 
-View = Callable[[Generation, dict[str, Any]], list[Any]]
+def _no_timeout_given(client: Any) -> Any:
+    """The timeout the SDK would use for a stream: passing it keeps the SDK from refusing a long
+    non-streaming call; the middleware replaces it per attempt with the idle timeout."""
+    return client.timeout
 
 
-def raw_view(gen: Generation, event: dict[str, Any]) -> list[Any]:
-    """`create(stream=True)`: each stitched event, as the SDK's type."""
-    return [typed_event(event)]
+# -- the wrapped resources ----------------------------------------------------------------------------
 
 
-class _LazySnapshot:
-    """`snapshot` computed when read. The SDK's stream helper copies the whole block into every event,
-    which costs time quadratic in the stream's length; here it costs only when someone looks."""
+class _Passthrough(Generic[ClientT]):
+    _target: Any
 
     def __getattr__(self, name: str) -> Any:
-        if name == "snapshot":
-            return object.__getattribute__(self, "__pydantic_private__")["_source"]()
-        return super().__getattr__(name)  # type: ignore[misc]
+        return getattr(self._target, name)
 
 
-class _TextEvent(_LazySnapshot, TextEvent):
-    _source: Callable[[], Any] = PrivateAttr()
+class _Resource:
+    """A resource of the client (`messages`, `beta.messages`, `beta`): its generating methods (from
+    `SURFACES`) long-safe, its response views too, its sub-resources wrapped, the rest the SDK's."""
+
+    def __init__(self, target: Any, path: tuple[str, ...], client: Any, config: Config) -> None:
+        self._target = target
+        self._path = path
+        self._client = client
+        self._config = config
+
+    def __getattr__(self, name: str) -> Any:
+        surface = SURFACES.get((self._path, name))
+        if surface is not None:
+            return self._method(surface)
+        if name in RESPONSE_VIEWS and any(path == self._path for path, _ in SURFACES):
+            return _ResponseView(self, RESPONSE_VIEWS[name][self._is_async], getattr(self._target, name))
+        if any(path[: len(self._path) + 1] == (*self._path, name) for path, _ in SURFACES):
+            return type(self)(getattr(self._target, name), (*self._path, name), self._client, self._config)
+        return getattr(self._target, name)
+
+    _is_async = 0
+
+    def __repr__(self) -> str:
+        return f"<longcall {'.'.join(self._path)} of {type(self._client).__name__}>"
+
+    def _prepare(self, surface: Surface, params: dict[str, Any]) -> Prepared:
+        timeout = None if surface.sends == "enter" else _no_timeout_given(self._client)
+        return prepare(params, self._config, timeout=timeout)
+
+    def _method(self, surface: Surface) -> Callable[..., Any]:
+        raise NotImplementedError
 
 
-class _ThinkingEvent(_LazySnapshot, ThinkingEvent):
-    _source: Callable[[], Any] = PrivateAttr()
+def _unlisted(params: dict[str, Any]) -> str | None:
+    """The call's model when the bundled table does not know it: the Models API is asked first."""
+    model = params.get("model")
+    return model if isinstance(model, str) and _catalog._find(model) is None else None
 
 
-class _InputJsonEvent(_LazySnapshot, InputJsonEvent):
-    _source: Callable[[], Any] = PrivateAttr()
+class _SyncResource(_Resource):
+    def _method(self, surface: Surface) -> Callable[..., Any]:
+        sdk_method = getattr(self._target, surface.method)
+
+        def generate(**params: Any) -> Any:
+            if (model := _unlisted(params)) is not None:
+                _models_api.resolve(self._client, model)  # once per process; cached on disk
+            prepared = self._prepare(surface, params)
+            if prepared.call.policy.precheck:
+                count = prepared.count
+                if count is None:
+                    count = self._target.count_tokens(**_count_params(prepared.params)).input_tokens
+                precheck(prepared, int(count), self._config)
+            result = sdk_method(**prepared.params)
+            if surface.sends == "enter":
+                result._longcall_call = prepared.call  # keep it findable until the stream is entered
+                return result
+            return recorded(result, prepared.call)
+
+        return functools.wraps(sdk_method)(generate)  # the SDK's signature, for `inspect`
 
 
-def _lazy(cls: type[Any], source: Callable[[], Any], **fields: Any) -> Any:
-    event = cls.construct(**fields)
-    event.__dict__.pop("snapshot", None)
-    event._source = source
-    return event
+class _AsyncResource(_Resource):
+    _is_async = 1
+
+    def _method(self, surface: Surface) -> Callable[..., Any]:
+        sdk_method = getattr(self._target, surface.method)
+
+        async def counted(prepared: Prepared) -> None:
+            count = prepared.count
+            if count is None:
+                count = (await self._target.count_tokens(**_count_params(prepared.params))).input_tokens
+            precheck(prepared, int(count), self._config)
+
+        if surface.sends == "enter":
+
+            def open_stream(**params: Any) -> Any:
+                prepared = self._prepare(surface, params)
+                manager = sdk_method(**prepared.params)
+                manager._longcall_call = prepared.call
+                if prepared.call.policy.precheck:
+                    return _CountedStreamManager(manager, lambda: counted(prepared))
+                return manager
+
+            return functools.wraps(sdk_method)(open_stream)
+
+        async def generate(**params: Any) -> Any:
+            if (model := _unlisted(params)) is not None:
+                await _models_api.aresolve(self._client, model)  # once per process; cached on disk
+            prepared = self._prepare(surface, params)
+            if prepared.call.policy.precheck:
+                await counted(prepared)
+            return recorded(await sdk_method(**prepared.params), prepared.call)
+
+        return functools.wraps(sdk_method)(generate)
 
 
-def helper_view(gen: Generation, event: dict[str, Any]) -> list[Any]:
-    """`messages.stream()`: what the SDK's `MessageStream` yields for each event — the event, then a
-    `text`, `thinking`, `input_json`, `citation` or `signature` event for a delta; the finished block on
-    `content_block_stop`, the message on `message_stop`."""
-    kind = event["type"]
-    if kind == "content_block_delta":
-        block = gen.acc.blocks[event["index"]]
-        delta = event["delta"]
-        derived: Any
-        match delta.get("type"):
-            case "text_delta":
-                derived = _lazy(_TextEvent, block.text_value, type="text", text=delta["text"])
-            case "thinking_delta":
-                derived = _lazy(
-                    _ThinkingEvent,
-                    lambda: block.thinking_value(getattr(event, "parts", None)),
-                    type="thinking",
-                    thinking=delta["thinking"],
-                )
-            case "input_json_delta":
-                derived = _lazy(
-                    _InputJsonEvent,
-                    lambda: block.input_snapshot(getattr(event, "parts", None)),
-                    type="input_json",
-                    partial_json=delta["partial_json"],
-                )
-            case "citations_delta":
-                derived = CitationEvent.construct(
-                    type="citation", citation=delta["citation"], snapshot=list(block.citations or [])
-                )
-            case "signature_delta":
-                derived = SignatureEvent.construct(type="signature", signature=delta["signature"])
-            case _:
-                return [typed_event(event)]
-        return [typed_event(event), derived]
-    if kind == "content_block_stop":
-        content_block = construct_type(type_=ContentBlock, value=gen.acc.blocks[event["index"]].to_dict())
-        return [ContentBlockStopEvent.construct(type=kind, index=event["index"], content_block=content_block)]
-    if kind == "message_stop":
-        return [MessageStopEvent.construct(type=kind, message=gen.message())]
-    return [typed_event(event)]
+class _CountedStreamManager:
+    """The async `stream()` manager when the pre-check is on: count, then enter the SDK's manager."""
+
+    def __init__(self, manager: Any, count: Callable[[], Any]) -> None:
+        self._manager = manager
+        self._count = count
+
+    async def __aenter__(self) -> Any:
+        await self._count()
+        return await self._manager.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self._manager.__aexit__(*exc)
+
+
+class _ResponseView:
+    """`with_raw_response` / `with_streaming_response`: the SDK's wrapper around the long-safe method
+    (the response of the last attempt; `.parse()` gives the stitched message)."""
+
+    def __init__(self, resource: _Resource, wrapper: Callable[..., Any], target: Any) -> None:
+        self._resource = resource
+        self._wrapper = wrapper
+        self._target = target
+
+    def __getattr__(self, name: str) -> Any:
+        if (self._resource._path, name) in SURFACES and name != "stream":
+            return self._wrapper(getattr(self._resource, name))
+        return getattr(self._target, name)
+
+
+# -- the wrapped clients ----------------------------------------------------------------------------
+
+
+def _driven(client: Any, config: Config) -> Any:
+    """The SDK client that does the work: longcall's middleware last, the SDK's retries off."""
+    middleware = [*getattr(client, "middleware", ()), LongcallMiddleware(config)]
+    return client.with_options(max_retries=0, middleware=middleware)
+
+
+class _Client(_Passthrough[ClientT]):
+    """What the sync and async wrapped clients share."""
+
+    _resource_class: type[_Resource] = _SyncResource
+
+    def __init__(self, client: ClientT, config: Config) -> None:
+        self._original: ClientT = client
+        self._config = config
+        self._target = _driven(client, config)
+        self.messages = self._resource_class(self._target.messages, ("messages",), self._target, config)
+        self.beta = self._resource_class(self._target.beta, ("beta",), self._target, config)
+
+    @property
+    def unwrapped(self) -> ClientT:
+        """The SDK client that was wrapped."""
+        return self._original
+
+    def copy(self, **options: Any) -> Any:
+        """The SDK's `copy()` / `with_options()`, wrapped again with the same settings."""
+        return type(self)(self._original.copy(**options), self._config)
+
+    with_options = copy
+
+    def with_middleware(self, *middleware: Any) -> Any:
+        """The SDK's `with_middleware()`, wrapped again (longcall's middleware stays the innermost)."""
+        return type(self)(self._original.with_middleware(*middleware), self._config)
+
+    def __repr__(self) -> str:
+        return f"<longcall {type(self._original).__name__} policy={self._config.policy!r}>"
+
+
+class LongClient(_Client[anthropic.Anthropic]):
+    """A wrapped `anthropic.Anthropic`: use it exactly as the SDK client."""
+
+    def __enter__(self) -> LongClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._target.close()
+
+
+class AsyncLongClient(_Client[anthropic.AsyncAnthropic]):
+    """A wrapped `anthropic.AsyncAnthropic`."""
+
+    _resource_class = _AsyncResource
+
+    async def __aenter__(self) -> AsyncLongClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._target.close()
 
 
 def _check_client(client: Any) -> None:
@@ -232,339 +415,6 @@ def _check_client(client: Any) -> None:
         )
     if not hasattr(client, "messages") or not hasattr(client, "with_options"):
         raise InvalidRequest(f"wrap() takes an anthropic.Anthropic or AsyncAnthropic client, not {name}")
-
-
-# -- sync -----------------------------------------------------------------------------------------
-
-
-class LongStream:
-    """What `create(stream=True)` returns: the stitched events, typed as the SDK types them."""
-
-    def __init__(self, raw_messages: Any, gen: Generation, view: View | None = None) -> None:
-        self._gen = gen
-        self._view = view or raw_view
-        self._driver = drive_sync(raw_messages, gen)
-        self._iterator = self._events()
-        self.message: LongcallMessage | None = None
-
-    def _events(self) -> Iterator[Any]:
-        while True:
-            try:
-                batch = next(self._driver)
-            except StopIteration as stop:
-                self.message = stop.value
-                return
-            for event in batch:
-                yield from self._view(self._gen, event)
-
-    def __iter__(self) -> Iterator[Any]:
-        return self._iterator
-
-    def __next__(self) -> Any:
-        return next(self._iterator)
-
-    def __enter__(self) -> LongStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._driver.close()
-
-    def get_final_message(self) -> LongcallMessage:
-        for _ in self._iterator:
-            pass
-        assert self.message is not None
-        return self.message
-
-
-class _StreamView:
-    """What the sync and async `messages.stream()` objects share: the message so far, the attempts."""
-
-    _stream: Any
-
-    @property
-    def current_message_snapshot(self) -> LongcallMessage:
-        message: LongcallMessage = self._stream.message or self._stream._gen.message()
-        return message
-
-    @property
-    def attempts(self) -> list[Any]:
-        attempts: list[Any] = self._stream._gen.attempts
-        return attempts
-
-
-class LongMessageStream(_StreamView):
-    """The `messages.stream()` surface: events, `text_stream`, the snapshot, the final message."""
-
-    def __init__(self, stream: LongStream) -> None:
-        self._stream: LongStream = stream
-        self.text_stream = self._text()
-
-    def _text(self) -> Iterator[str]:
-        for event in self._stream:
-            if event.type == "content_block_delta" and event.delta.type == "text_delta":
-                yield event.delta.text
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._stream)
-
-    def __next__(self) -> Any:
-        return next(self._stream)
-
-    def until_done(self) -> None:
-        for _ in self._stream:
-            pass
-
-    def get_final_message(self) -> LongcallMessage:
-        return self._stream.get_final_message()
-
-    def get_final_text(self) -> str:
-        return _final_text(self.get_final_message())
-
-    def close(self) -> None:
-        self._stream.close()
-
-
-def _final_text(message: LongcallMessage) -> str:
-    texts = [block.text for block in message.content if block.type == "text"]
-    if not texts:
-        kinds = ", ".join(block.type for block in message.content) or "no content"
-        raise RuntimeError(f"get_final_text() needs a text block, but the message has {kinds}")
-    return "".join(texts)
-
-
-class LongMessageStreamManager:
-    def __init__(self, make: Callable[[], LongStream]) -> None:
-        self._make = make
-        self._stream: LongMessageStream | None = None
-
-    def __enter__(self) -> LongMessageStream:
-        self._stream = LongMessageStream(self._make())
-        return self._stream
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._stream is not None:
-            self._stream.close()
-
-
-class _Passthrough(Generic[ClientT]):
-    _target: Any
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._target, name)
-
-
-class _Client(_Passthrough[ClientT]):
-    """What the sync and async wrapped clients share."""
-
-    _config: Config
-
-    @property
-    def unwrapped(self) -> ClientT:
-        """The SDK client that was wrapped."""
-        client: ClientT = self._target
-        return client
-
-    def __repr__(self) -> str:
-        return f"<longcall {type(self._target).__name__} policy={self._config.policy!r}>"
-
-
-class LongMessages(_Passthrough[anthropic.Anthropic]):
-    """`client.messages`, with `create` and `stream` streamed, retried and resumed."""
-
-    def __init__(self, client: anthropic.Anthropic, config: Config) -> None:
-        self._target = client.messages
-        self._raw = client.with_options(max_retries=0).messages.with_streaming_response
-        self._config = config
-
-    def create(self, **params: Any) -> Any:
-        """`messages.create` with the SDK's parameters; returns a `Message` (an iterator of events
-        with `stream=True`). Also takes `longcall_policy=` and the hooks `on_text=`, ... per call."""
-        stream = bool(params.pop("stream", False))
-        gen = self._prepare(params, emit=stream)
-        if stream:
-            return LongStream(self._raw, gen)
-        return run_sync(self._raw, gen)
-
-    def stream(self, **params: Any) -> LongMessageStreamManager:
-        """Like the SDK's `messages.stream`: a context manager giving a stream with `text_stream`,
-        `get_final_message()` and `get_final_text()`."""
-        params.pop("stream", None)
-        return LongMessageStreamManager(
-            lambda: LongStream(self._raw, self._prepare(params, emit=True), helper_view)
-        )
-
-    def _prepare(self, params: dict[str, Any], *, emit: bool) -> Generation:
-        gen, counted = prepare(params, self._config, emit=emit)
-        if gen.policy.precheck:
-            if counted is None:
-                counted = self._target.count_tokens(**_count_params(gen.params)).input_tokens
-            precheck(gen, int(counted), self._config)
-        return gen
-
-
-class LongClient(_Client[anthropic.Anthropic]):
-    """A wrapped `anthropic.Anthropic`: use it exactly as the SDK client."""
-
-    def __init__(self, client: anthropic.Anthropic, config: Config) -> None:
-        self._target = client
-        self._config = config
-        self.messages = LongMessages(client, config)
-
-    def with_options(self, **options: Any) -> LongClient:
-        return LongClient(self._target.with_options(**options), self._config)
-
-    def __enter__(self) -> LongClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._target.close()
-
-
-# -- async ----------------------------------------------------------------------------------------
-
-
-class AsyncLongStream:
-    """The async `create(stream=True)` result."""
-
-    def __init__(self, raw_messages: Any, gen: Generation, view: View | None = None) -> None:
-        self._gen = gen
-        self._view = view or raw_view
-        self._result: list[LongcallMessage] = []
-        self._driver = drive_async(raw_messages, gen, self._result)
-        self._iterator = self._events()
-
-    @property
-    def message(self) -> LongcallMessage | None:
-        return self._result[0] if self._result else None
-
-    async def _events(self) -> AsyncIterator[Any]:
-        async for batch in self._driver:
-            for event in batch:
-                for item in self._view(self._gen, event):
-                    yield item
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._iterator
-
-    async def __anext__(self) -> Any:
-        return await self._iterator.__anext__()
-
-    async def __aenter__(self) -> AsyncLongStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._driver.aclose()
-
-    async def get_final_message(self) -> LongcallMessage:
-        async for _ in self._iterator:
-            pass
-        assert self._result
-        return self._result[0]
-
-
-class AsyncLongMessageStream(_StreamView):
-    def __init__(self, stream: AsyncLongStream) -> None:
-        self._stream: AsyncLongStream = stream
-        self.text_stream = self._text()
-
-    async def _text(self) -> AsyncIterator[str]:
-        async for event in self._stream:
-            if event.type == "content_block_delta" and event.delta.type == "text_delta":
-                yield event.delta.text
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._stream.__aiter__()
-
-    async def __anext__(self) -> Any:
-        return await self._stream.__anext__()
-
-    async def until_done(self) -> None:
-        async for _ in self._stream:
-            pass
-
-    async def get_final_message(self) -> LongcallMessage:
-        return await self._stream.get_final_message()
-
-    async def get_final_text(self) -> str:
-        return _final_text(await self.get_final_message())
-
-    async def close(self) -> None:
-        await self._stream.close()
-
-
-class AsyncLongMessageStreamManager:
-    def __init__(self, make: Callable[[], Any]) -> None:
-        self._make = make
-        self._stream: AsyncLongMessageStream | None = None
-
-    async def __aenter__(self) -> AsyncLongMessageStream:
-        self._stream = AsyncLongMessageStream(await self._make())
-        return self._stream
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._stream is not None:
-            await self._stream.close()
-
-
-class AsyncLongMessages(_Passthrough[anthropic.AsyncAnthropic]):
-    """The async `client.messages`."""
-
-    def __init__(self, client: anthropic.AsyncAnthropic, config: Config) -> None:
-        self._target = client.messages
-        self._raw = client.with_options(max_retries=0).messages.with_streaming_response
-        self._config = config
-
-    async def create(self, **params: Any) -> Any:
-        """Async `messages.create`; see `LongMessages.create`."""
-        stream = bool(params.pop("stream", False))
-        gen = await self._prepare(params, emit=stream)
-        if stream:
-            return AsyncLongStream(self._raw, gen)
-        return await run_async(self._raw, gen)
-
-    def stream(self, **params: Any) -> AsyncLongMessageStreamManager:
-        params.pop("stream", None)
-
-        async def make() -> AsyncLongStream:
-            return AsyncLongStream(self._raw, await self._prepare(params, emit=True), helper_view)
-
-        return AsyncLongMessageStreamManager(make)
-
-    async def _prepare(self, params: dict[str, Any], *, emit: bool) -> Generation:
-        gen, counted = prepare(params, self._config, emit=emit)
-        if gen.policy.precheck:
-            if counted is None:
-                counted = (await self._target.count_tokens(**_count_params(gen.params))).input_tokens
-            precheck(gen, int(counted), self._config)
-        return gen
-
-
-class AsyncLongClient(_Client[anthropic.AsyncAnthropic]):
-    """A wrapped `anthropic.AsyncAnthropic`."""
-
-    def __init__(self, client: anthropic.AsyncAnthropic, config: Config) -> None:
-        self._target = client
-        self._config = config
-        self.messages = AsyncLongMessages(client, config)
-
-    def with_options(self, **options: Any) -> AsyncLongClient:
-        return AsyncLongClient(self._target.with_options(**options), self._config)
-
-    async def __aenter__(self) -> AsyncLongClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._target.close()
 
 
 def wrap(
@@ -579,7 +429,7 @@ def wrap(
     on_attempt: Callable[[Any], None] | None = None,
     observers: list[Observer] | None = None,
 ) -> Any:
-    """Wrap an SDK client so every `messages.create` streams, retries and resumes.
+    """Wrap an SDK client so every generating call streams, retries and resumes.
 
     Args:
         client: an `anthropic.Anthropic` or `anthropic.AsyncAnthropic` (or a subclass, such as the
@@ -602,12 +452,8 @@ def wrap(
     _check_client(client)
     hooks = {
         name: value
-        for name, value in (
-            ("on_text", on_text),
-            ("on_thinking", on_thinking),
-            ("on_tool_input", on_tool_input),
-            ("on_event", on_event),
-            ("on_attempt", on_attempt),
+        for name, value in zip(
+            HOOK_NAMES, (on_text, on_thinking, on_tool_input, on_event, on_attempt), strict=True
         )
         if value is not None
     }
@@ -619,7 +465,7 @@ def wrap(
             hooks={**base.hooks, **hooks},
             journal=base.journal if journal is DEFAULT_JOURNAL else journal,
         )
-        client = client._target
+        client = client._original
     else:
         config = Config(
             policy=policy or Policy(), hooks=hooks, journal=journal, observers=list(observers or [])

@@ -282,3 +282,139 @@ def test_a_delta_missing_its_field_is_a_protocol_error(replay: ReplayServer) -> 
     ) as caught:
         replayed(replay, body)
     assert caught.value.partial.content[0].text == "kept"
+
+
+# -- the SDK's exception classes, and no secret in any of them --------------------------------------
+
+KEY = "sk-ant-api03-RECOGNISABLE-SECRET-KEY-0123456789"
+SPENT = FAST.replace(max_attempts=2, idle_timeout=0.5)
+
+
+def _closed_port() -> str:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+FAILURES = {
+    # name: (faults for the emulator, or None for a closed port; SDK class; longcall class)
+    "429 every time": ([Fault(status=429)] * 2, anthropic.RateLimitError, longcall.ServerError),
+    "529 every time": ([Fault(status=529)] * 2, anthropic.OverloadedError, longcall.ServerError),
+    "500 every time": ([Fault(status=500)] * 2, anthropic.InternalServerError, longcall.ServerError),
+    "overloaded_error events": (
+        [Fault(error_after_events=1, error_type="overloaded_error")] * 2,
+        anthropic.OverloadedError,
+        longcall.ServerError,
+    ),
+    "400": (
+        [Fault(status=400, message="prompt is too long")],
+        anthropic.BadRequestError,
+        longcall.RequestRejected,
+    ),
+    "401": ([Fault(status=401)], anthropic.AuthenticationError, longcall.RequestRejected),
+    "stall": (
+        [Fault(stall_after_events=3, stall_seconds=2)] * 2,
+        anthropic.APITimeoutError,
+        longcall.StreamStalled,
+    ),
+    "connection refused": (None, anthropic.APIConnectionError, longcall.StreamIncomplete),
+    "dropped after content": (
+        [Fault(drop_after_bytes=900)] * 2,
+        anthropic.APIConnectionError,
+        longcall.StreamIncomplete,
+    ),
+}
+
+
+def _fail(kind: str, url: str, surface: str) -> BaseException:
+    import asyncio
+
+    params = prompt(300)
+    cls = anthropic.Anthropic if kind == "sync" else anthropic.AsyncAnthropic
+    client = longcall.wrap(cls(base_url=url, api_key=KEY, max_retries=0), journal=None, policy=SPENT)
+
+    def sync_call() -> None:
+        with client:
+            sync_calls()
+
+    def sync_calls() -> None:
+        if surface == "create":
+            client.messages.create(**params)
+        elif surface == "stream":
+            with client.messages.stream(**params) as stream:
+                stream.until_done()
+        else:
+            for _ in client.messages.create(stream=True, **params):
+                pass
+
+    async def async_call() -> None:
+        async with client:
+            await async_calls()
+
+    async def async_calls() -> None:
+        if surface == "create":
+            await client.messages.create(**params)
+        elif surface == "stream":
+            async with client.messages.stream(**params) as stream:
+                await stream.until_done()
+        else:
+            async for _ in await client.messages.create(stream=True, **params):
+                pass
+
+    try:
+        sync_call() if kind == "sync" else asyncio.run(async_call())
+    except Exception as exc:  # noqa: BLE001 - the test looks at what it is
+        return exc
+    raise AssertionError("the call did not fail")
+
+
+@pytest.mark.parametrize("surface", ["create", "stream", "create(stream=True)"])
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("failure", list(FAILURES))
+def test_failures_are_the_sdks_class_and_longcalls_and_carry_no_key(
+    emulator: Emulator, failure: str, kind: str, surface: str
+) -> None:
+    import pickle
+
+    faults, sdk_class, longcall_class = FAILURES[failure]
+    if faults is None:
+        url = _closed_port()
+    else:
+        url = emulator.url
+        emulator.add_faults(*faults)
+    caught = _fail(kind, url, surface)
+    assert isinstance(caught, sdk_class), type(caught).__mro__
+    assert isinstance(caught, longcall_class) and isinstance(caught, longcall.GenerationFailed)
+    assert caught.attempts and caught.call_id
+    if failure == "dropped after content":
+        assert caught.partial is not None and caught.partial.content[0].text
+    if isinstance(caught, anthropic.APIStatusError):
+        assert caught.status_code == (200 if "events" in failure else int(failure.split()[0]))
+        assert caught.request_id and caught.request_id.startswith("req_emu_")
+    # no key anywhere: the exception, its cause, its request and response, its pickle
+    pickled = pickle.dumps(caught)
+    for text in (str(caught), repr(caught), repr(caught.cause), repr(vars(caught)), repr(caught.attempts)):
+        assert "RECOGNISABLE" not in text
+    assert b"RECOGNISABLE" not in pickled
+    assert "x-api-key" not in caught.request.headers and "authorization" not in caught.request.headers
+    again = pickle.loads(pickled)
+    assert type(again) is type(caught) and str(again) == str(caught)
+    assert isinstance(again, sdk_class) and isinstance(again, longcall_class)
+    assert again.attempts[0].number == 1
+
+
+def test_no_key_in_messages_streams_clients_or_their_reprs(emulator: Emulator) -> None:
+    import pickle
+
+    client = longcall.wrap(anthropic.Anthropic(base_url=emulator.url, api_key=KEY), journal=None)
+    emulator.add_faults(Fault(drop_after_bytes=900))
+    with client:
+        message = client.messages.create(**prompt(100))
+        with client.messages.stream(**prompt(20)) as stream:
+            stream.until_done()
+    for text in (repr(client), repr(client.messages), repr(message), repr(message.attempts), repr(stream)):
+        assert "RECOGNISABLE" not in text
+    assert b"RECOGNISABLE" not in pickle.dumps(message)
+    assert pickle.loads(pickle.dumps(message)).attempts == message.attempts

@@ -58,7 +58,7 @@ def run(
     journal: Journal | None = None,
 ) -> int:
     """Run a generation in `view`, then show the result or explain the failure."""
-    from .._errors import GenerationFailed
+    from .._errors import GenerationFailed, RequestRejected
     from ..display import OutputClosed
 
     try:
@@ -75,6 +75,8 @@ def run(
         finish_partial(args, view, "interrupted")
         say(kept_sentence(view, "Interrupted."))
         return EXIT_INTERRUPTED
+    except RequestRejected:
+        raise  # the API refused the request itself (also the SDK's class): explained as an API error
     except GenerationFailed as exc:
         code, sentence = explain_failure(exc, view)
         if code == EXIT_FAILED:
