@@ -73,7 +73,7 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_HOME})
 
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AsyncLongClient",
