@@ -22,7 +22,9 @@ from tests import soak_lib  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, help="how many calls (default 3000 unless --minutes)")
     parser.add_argument("--minutes", type=float, help="run for this long instead of a number of calls")
     parser.add_argument("--seed", type=int, help="the seed (default: random, printed)")
