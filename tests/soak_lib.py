@@ -635,7 +635,7 @@ class Totals:
             f"  faults injected (fired): {fired}: "
             + ", ".join(f"{kind} {n}" for kind, n in sorted(self.faults_fired.items())),
             f"  survived (no exception): {self.survived} of {self.calls}; every check held: {self.exact}",
-            f"  characters lost: {self.chars_lost}; characters duplicated: {self.chars_duplicated} "
+            f"  characters lost: {self.chars_lost}; characters duplicated or extra: {self.chars_duplicated} "
             f"(of {self.chars_expected} expected); capped calls ending early: {self.chars_short} characters",
             f"  usage error: {self.usage_error} output tokens over {self.usage_wrong_calls} calls "
             f"(of {self.usage_expected} generated)",
