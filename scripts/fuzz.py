@@ -183,6 +183,55 @@ def seed_corpus(target: str, corpus: Path) -> None:
         (corpus / f"seed-{number}").write_bytes(body)
 
 
+# libFuzzer's dictionary for the engine: JSON and Messages API tokens, so byte mutations reach the
+# shapes a JSON-aware mutation would (a null text, a string usage, a missing index).
+ENGINE_TOKENS = (
+    "null",
+    "true",
+    "false",
+    "[]",
+    "{}",
+    '""',
+    "-1",
+    "1e309",
+    '"text"',
+    '"index"',
+    '"type"',
+    '"delta"',
+    '"usage"',
+    '"output_tokens"',
+    '"input_tokens"',
+    '"message"',
+    '"content_block"',
+    '"partial_json"',
+    '"thinking"',
+    '"signature"',
+    '"citations"',
+    '"stop_reason"',
+    '"max_tokens"',
+    '"end_turn"',
+    '"tool_use"',
+    '"error"',
+    '"overloaded_error"',
+    "message_start",
+    "message_delta",
+    "message_stop",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "text_delta",
+    "input_json_delta",
+    "thinking_delta",
+    "signature_delta",
+    "citations_delta",
+    "ping",
+    "event: ",
+    "data: ",
+    "\\n\\n",
+    "\\r",
+)
+
+
 def guarded(target: str, function, findings: Path):  # type: ignore[no-untyped-def]
     seen: set[str] = set()
     expected_exceptions = ()  # every exception is a finding for these targets
@@ -224,7 +273,12 @@ def main() -> None:
     findings.mkdir(parents=True, exist_ok=True)
     seed_corpus(target, corpus)
     function = {"sse": fuzz_sse, "engine": fuzz_engine, "seam": fuzz_seam}[target]
-    defaults = ["-timeout=10", "-rss_limit_mb=2048", f"-artifact_prefix={folder}/", str(corpus)]
+    defaults = ["-timeout=10", "-rss_limit_mb=2048", f"-artifact_prefix={folder}/"]
+    if target == "engine":
+        dictionary = folder / "engine.dict"
+        dictionary.write_text("".join(f"{json.dumps(token)}\n" for token in ENGINE_TOKENS))
+        defaults.append(f"-dict={dictionary}")
+    defaults.append(str(corpus))
     atheris.Setup([sys.argv[0], *sys.argv[1:], *defaults], guarded(target, function, findings))
     atheris.Fuzz()
 
