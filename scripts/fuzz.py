@@ -227,9 +227,16 @@ ENGINE_TOKENS = (
     "ping",
     "event: ",
     "data: ",
-    "\\n\\n",
-    "\\r",
+    "\n\n",
+    "\r",
 )
+
+
+def _dictionary_entry(token: str) -> str:
+    """A libFuzzer dictionary line: printable ASCII as is, anything else as \\xNN."""
+    return (
+        '"' + "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else f"\\x{ord(c):02x}" for c in token) + '"'
+    )
 
 
 def guarded(target: str, function, findings: Path):  # type: ignore[no-untyped-def]
@@ -276,7 +283,7 @@ def main() -> None:
     defaults = ["-timeout=10", "-rss_limit_mb=2048", f"-artifact_prefix={folder}/"]
     if target == "engine":
         dictionary = folder / "engine.dict"
-        dictionary.write_text("".join(f"{json.dumps(token)}\n" for token in ENGINE_TOKENS))
+        dictionary.write_text("".join(f"{_dictionary_entry(token)}\n" for token in ENGINE_TOKENS))
         defaults.append(f"-dict={dictionary}")
     defaults.append(str(corpus))
     atheris.Setup([sys.argv[0], *sys.argv[1:], *defaults], guarded(target, function, findings))
