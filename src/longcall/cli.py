@@ -754,17 +754,23 @@ def _prompt_command(args: argparse.Namespace) -> int:
     from .journal import Journal
 
     params = build_params(args)
-    with _client() as client, contextlib.closing(Journal.default()) as journal:
-        return _generate(args, params, client, journal)
+    journal = Journal.default()  # None when LONGCALL_JOURNAL=off
+    try:
+        with _client() as client:
+            return _generate(args, params, client, journal)
+    finally:
+        if journal is not None:
+            journal.close()
 
 
-def _generate(args: argparse.Namespace, params: dict[str, Any], client: Any, journal: Journal) -> int:
+def _generate(args: argparse.Namespace, params: dict[str, Any], client: Any, journal: Journal | None) -> int:
     import anthropic
 
     from ._errors import InvalidRequest
 
     for _ in range(2):
         view = _make_view(args, model=params["model"], max_tokens=params["max_tokens"], budget=args.budget)
+        view.journaled = journal is not None
         wrapped = _wrapped(client, args, view, journal)
         try:
             return _run(args, view, lambda: wrapped.messages.create(**params))  # noqa: B023 - called at once
@@ -784,7 +790,7 @@ def _generate(args: argparse.Namespace, params: dict[str, Any], client: Any, jou
 def _journal() -> Journal:
     from .journal import Journal
 
-    return Journal.default()
+    return Journal(Journal.default_path())  # reading and resuming work when recording is off
 
 
 def _find(journal: Journal, call_id: str) -> CallRecord:
