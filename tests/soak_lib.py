@@ -392,12 +392,12 @@ class Slot:
     def __init__(self, folder: Path, name: str) -> None:
         self.emulator = Emulator().start()
         self.journal_path = folder / f"{name}.db"
+        self.journal = longcall.Journal(self.journal_path)  # the calls' journal, read back after each
         self.sync_client = longcall.wrap(
             anthropic.Anthropic(base_url=self.emulator.url, api_key=API_KEY, max_retries=0),
-            journal=str(self.journal_path),
+            journal=self.journal,
         )
         self._http = httpx2.Client(timeout=30)
-        self.journal = longcall.Journal(self.journal_path)  # a reader of what the calls recorded
 
     def close(self) -> None:
         self.journal.close()
@@ -508,6 +508,9 @@ def _check(
     if events is not None:
         for problem in protocol_problems(events):
             outcome.problems.append(Problem("protocol", problem))
+    flush = getattr(slot.journal, "flush", None)
+    if flush is not None:  # the journal writes from its own thread: wait for this call's writes
+        flush(10)
     record = slot.journal.get(message.call_id) if message.call_id else None
     if record is None:
         outcome.problems.append(Problem("journal", f"call {message.call_id} is not in the journal"))
@@ -717,7 +720,7 @@ def run(
         async def worker(slot: Slot) -> None:
             client = longcall.wrap(
                 anthropic.AsyncAnthropic(base_url=slot.emulator.url, api_key=API_KEY, max_retries=0),
-                journal=str(slot.journal_path),
+                journal=slot.journal,
             )
             async with client:
                 while (number := await asyncio.to_thread(next_number, async_numbers)) is not None:
