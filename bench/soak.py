@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         on_outcome=progress,
     )
     print(totals.summary())
+    print(soak_lib.breakdown(totals))
     for report in soak_lib.iter_failures(totals, args.show):
         print(report)
     return 0 if not totals.failures else 1

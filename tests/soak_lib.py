@@ -659,6 +659,23 @@ class Totals:
         return "\n".join(lines)
 
 
+def breakdown(totals: Totals, limit: int = 6) -> str:
+    """For each failing check, the kinds of call it fails on (surface, strategy, text, segments)."""
+    by_check: dict[str, Counter[str]] = {}
+    for outcome in totals.failures:
+        case = outcome.case
+        strategy = "prefill" if case.model == PREFILL_MODEL else "instruction"
+        kind = f"{case.surface} {strategy} {case.text} {case.segments}"
+        for check in {problem.check for problem in outcome.problems}:
+            by_check.setdefault(check, Counter())[kind] += 1
+    lines = []
+    for check, kinds in sorted(by_check.items()):
+        top = ", ".join(f"{kind} {n}" for kind, n in kinds.most_common(limit))
+        more = f", {len(kinds) - limit} more kinds" if len(kinds) > limit else ""
+        lines.append(f"  {check}: {top}{more}")
+    return "failing calls by kind (surface, strategy, text, segments):\n" + "\n".join(lines) if lines else ""
+
+
 def _numbers(calls: int | None, until: float | None, only: int | None) -> Callable[[], int | None]:
     """A thread-safe source of case numbers: `calls` of them, or until the monotonic time `until`."""
     pending: Iterator[int] = itertools.count() if calls is None else iter(range(calls))
