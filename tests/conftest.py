@@ -15,6 +15,9 @@ def _journal_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     """Every test gets its own journal folder: nothing touches the real per-user one."""
     monkeypatch.setenv("LONGCALL_HOME", str(tmp_path_factory.mktemp("home")))
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    from longcall import _models_api
+
+    _models_api.forget()  # what the Models API said in one test is not known in the next
 
 
 @pytest.fixture(scope="session")

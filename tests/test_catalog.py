@@ -51,7 +51,28 @@ KNOWN = [
     ("claude-3-5-haiku-20241022", "claude-3-5-haiku-20241022", 200_000, 8192, True, set(), 0.8, 4),
     ("claude-3-haiku-20240307", "claude-3-haiku-20240307", 200_000, 4096, True, set(), 0.25, 1.25),
     ("claude-emulator", "claude-emulator", 200_000, 128_000, True, {"enabled", "adaptive"}, 0, 0),
+    ("claude-opus-4-7", "claude-opus-4-7", 1_000_000, 128_000, False, {"adaptive"}, 5, 25),
+    ("claude-opus-4-8", "claude-opus-4-8", 1_000_000, 128_000, False, {"adaptive"}, 5, 25),
+    ("claude-opus-5", "claude-opus-5", 1_000_000, 128_000, False, {"adaptive"}, 5, 25),
+    ("claude-sonnet-5", "claude-sonnet-5", 1_000_000, 128_000, False, {"adaptive"}, 2, 10),
+    ("claude-fable-5", "claude-fable-5", 1_000_000, 128_000, False, {"adaptive"}, 10, 50),
+    ("claude-mythos-5", "claude-mythos-5", 1_000_000, 128_000, False, {"adaptive"}, 10, 50),
+    ("claude-opus-5-5", "claude-opus-5-5", 1_000_000, 128_000, False, {"adaptive"}, 4, 20),
+    ("claude-sonnet-5-5", "claude-sonnet-5-5", 1_000_000, 128_000, False, {"adaptive"}, 2, 10),
+    ("claude-haiku-5-5", "claude-haiku-5-5", 1_000_000, 128_000, False, {"adaptive"}, 0.1, 0.5),
+    ("claude-fable-5-2", "claude-fable-5-2", 1_000_000, 128_000, False, {"adaptive"}, 10, 50),
 ]
+
+
+def test_every_name_of_the_sdks_model_list_is_in_the_catalog():
+    import typing
+
+    from anthropic.types import Model, ModelParam
+
+    names = {n for row in catalog_rows() for n in (row.id, *row.aliases)}
+    for alias in (Model, ModelParam):
+        literal = next(arg for arg in typing.get_args(alias) if typing.get_origin(arg) is typing.Literal)
+        assert set(typing.get_args(literal)) <= names
 
 
 @pytest.mark.parametrize("name, id, context, output, prefill, thinking, price_in, price_out", KNOWN)
@@ -79,7 +100,7 @@ def test_every_row_is_consistent():
 
 
 def test_catalog_date_is_a_date():
-    assert datetime.date.fromisoformat(CATALOG_CHECKED) <= datetime.date(2026, 11, 25)
+    assert datetime.date.fromisoformat(CATALOG_CHECKED) <= datetime.date.today()
 
 
 @pytest.mark.parametrize(
@@ -101,12 +122,12 @@ def test_lookup_matches_dated_and_cloud_spellings(name, expected):
 
 
 @pytest.mark.parametrize(
-    "name", ["claude-opus-4-7", "claude-sonnet-4-5-preview", "gpt-4o", "claude-opus-4-5-2025"]
+    "name", ["claude-opus-4-9", "claude-sonnet-4-5-preview", "gpt-4o", "claude-opus-4-5-2025"]
 )
 def test_unknown_model_gets_defaults_and_warns_once(name):
     info = unknown(name)
     assert (info.id, info.known, info.context_window, info.max_output) == (name, False, 200_000, 64_000)
-    assert info.accepts_prefill == (name != "claude-opus-4-7")  # 4.6 and later refuse prefill
+    assert info.accepts_prefill == (name != "claude-opus-4-9")  # 4.6 and later refuse prefill
     assert info.thinking_modes == {"enabled"}
     assert info.price == lookup("claude-sonnet-4-5").price
     assert lookup(name) == info  # no second warning: filterwarnings=error would raise
@@ -115,9 +136,9 @@ def test_unknown_model_gets_defaults_and_warns_once(name):
 @pytest.mark.parametrize(
     "name, refuses",
     [
-        ("claude-sonnet-5", True),
-        ("claude-haiku-5-5", True),
-        ("claude-opus-4-8-20270101", True),
+        ("claude-sonnet-6", True),
+        ("claude-haiku-6-5", True),
+        ("claude-opus-4-9-20270101", True),
         ("claude-foo-4-5", False),
     ],
 )
@@ -348,16 +369,20 @@ def test_docs_table_is_the_catalog():
 def test_markdown_table_rows():
     lines = markdown_table().splitlines()
     assert len(lines) == 2 + len(catalog_rows())
-    assert lines[0] == "| Model | Context | Max output | Prefill | Thinking | $ in / out per MTok |"
+    assert (
+        lines[0] == "| Model | Context | Max output | Prefill | Thinking | $ in / out per MTok | Lifecycle |"
+    )
     assert (
         "| `claude-3-7-sonnet-20250219` (`claude-3-7-sonnet-latest`) | 200k | 64k (128k with "
-        "`output-128k-2025-02-19`) | yes | enabled | $3 / $15 |"
+        "`output-128k-2025-02-19`) | yes | enabled | $3 / $15 | retired 2026-02-19 |"
     ) in lines
     assert (
-        "| `claude-3-5-haiku-20241022` (`claude-3-5-haiku-latest`) | 200k | 8,192 | yes | no | $0.80 / $4 |"
-        in lines
+        "| `claude-3-5-haiku-20241022` (`claude-3-5-haiku-latest`) | 200k | 8,192 | yes | no | $0.80 / $4 "
+        "| retired 2026-02-19 |" in lines
     )
     assert (
         "| `claude-opus-4-6` | 200k (1M with `context-1m-2025-08-07`) | 128k | no | enabled, adaptive | $5 "
-        "/ $25 |"
+        "/ $25 | active |"
     ) in lines
+    assert "| `claude-sonnet-4-5-20250929` (`claude-sonnet-4-5`) |" in markdown_table()
+    assert "| deprecated, retires 2026-11-30 |" in next(line for line in lines if "sonnet-4-5-2025" in line)

@@ -30,6 +30,7 @@ from longcall.testing import (
 )
 
 API_KEY = "sk-ant-test-secret"
+VERSION = anthropic._constants.ANTHROPIC_API_VERSION
 MODEL = DEFAULT_MODEL
 PROMPT = "Write 60 words about rivers"
 
@@ -67,7 +68,8 @@ def client(emulator: Emulator) -> Iterator[anthropic.Anthropic]:
 
 @pytest.fixture
 def raw(emulator: Emulator) -> Iterator[httpx2.Client]:
-    with httpx2.Client(base_url=emulator.url, headers={"x-api-key": API_KEY}) as raw:
+    headers = {"x-api-key": API_KEY, "anthropic-version": VERSION}
+    with httpx2.Client(base_url=emulator.url, headers=headers) as raw:
         yield raw
 
 
@@ -134,11 +136,17 @@ def test_wire_events_are_exactly_shaped(raw: httpx2.Client) -> None:
         "cache_read_input_tokens": 0,
         "output_tokens": 1,
     }
+    assert start["message"]["stop_details"] is None
     delta = json.loads(events[-3].split("data: ", 1)[1])
-    assert delta == {
+    assert delta == {  # the API's message_delta usage is cumulative, input and cache counts included
         "type": "message_delta",
-        "delta": {"stop_reason": "max_tokens", "stop_sequence": None},
-        "usage": {"output_tokens": 3},
+        "delta": {"stop_reason": "max_tokens", "stop_sequence": None, "stop_details": None},
+        "usage": {
+            "input_tokens": 5,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": 3,
+        },
     }
 
 
@@ -168,11 +176,12 @@ def test_thinking_comes_first_and_counts_against_max_tokens(
     assert message.content[0].signature.startswith("sig_")
     assert text_of(message) == emulator.document(PROMPT)
     assert message.usage.output_tokens == 100
+    adaptive = "claude-sonnet-4-6"
     short = stream_final(
-        client, messages=ask(PROMPT), max_tokens=5, thinking={"type": "enabled", "budget_tokens": 3}
+        client, model=adaptive, messages=ask(PROMPT), max_tokens=42, thinking={"type": "adaptive"}
     )
     assert [block.type for block in short.content] == ["thinking", "text"]
-    assert text_of(short) == "".join(tokens(emulator.document(PROMPT))[:2])
+    assert text_of(short) == "".join(tokens(emulator.document(PROMPT, model=adaptive))[:2])
     assert short.stop_reason == "max_tokens"
 
 
@@ -250,7 +259,11 @@ def test_script_fills_in_ids_signatures_and_raw_deltas(emulator: Emulator, raw: 
     assert message["usage"]["output_tokens"] == 9
     streamed = raw.post("/v1/messages", json={**body, "stream": True}).text
     assert json.dumps(odd_delta, separators=(",", ":")) in streamed
-    assert '"usage":{"output_tokens":9}' in streamed
+    events = [json.loads(line[6:]) for line in streamed.splitlines() if line.startswith("data: ")]
+    assert [event["usage"]["output_tokens"] for event in events if event["type"] == "message_delta"] == [9]
+    # A tool call without arguments is a single empty `partial_json` delta, as the API sends it.
+    tool_deltas = [event["delta"] for event in events if event.get("index") == 1 and "delta" in event]
+    assert tool_deltas == [{"type": "input_json_delta", "partial_json": ""}]
 
 
 # -- prefill --------------------------------------------------------------------------------------
@@ -292,7 +305,7 @@ def test_prefill_with_trailing_whitespace_is_refused(client: anthropic.Anthropic
     with pytest.raises(anthropic.BadRequestError) as excinfo:
         client.messages.create(model=MODEL, max_tokens=100, messages=messages)
     assert error_of(excinfo)["error"] == {"type": "invalid_request_error", "message": TRAILING_WHITESPACE}
-    assert TRAILING_WHITESPACE == "final assistant content cannot end with trailing whitespace"
+    assert TRAILING_WHITESPACE == "messages: final assistant content cannot end with trailing whitespace"
 
 
 def test_models_that_refuse_prefill(emulator: Emulator, client: anthropic.Anthropic) -> None:
@@ -306,9 +319,21 @@ def test_models_that_refuse_prefill(emulator: Emulator, client: anthropic.Anthro
     with pytest.raises(anthropic.BadRequestError) as excinfo:
         client.messages.create(model="claude-sonnet-4-6", max_tokens=100, messages=messages)
     assert error_of(excinfo)["error"] == expected
+    thinking: Any = {"type": "enabled", "budget_tokens": 1024}
     with pytest.raises(anthropic.BadRequestError) as excinfo:
-        thinking: Any = {"type": "enabled", "budget_tokens": 50}
-        client.messages.create(model=MODEL, max_tokens=100, messages=messages, thinking=thinking)
+        client.messages.create(model=MODEL, max_tokens=2000, messages=messages, thinking=thinking)
+    assert error_of(excinfo)["error"]["message"].startswith(
+        "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `text`. When "
+        "`thinking` is enabled, a final `assistant` message must start with a thinking block"
+    )
+    signed = client.messages.create(model=MODEL, max_tokens=2000, messages=ask(PROMPT), thinking=thinking)
+    after_thinking: Any = [
+        *ask(PROMPT),
+        {"role": "assistant", "content": [signed.content[0].to_dict(), "The"]},
+    ]
+    after_thinking[1]["content"][1] = {"type": "text", "text": "The"}
+    with pytest.raises(anthropic.BadRequestError) as excinfo:
+        client.messages.create(model=MODEL, max_tokens=2000, messages=after_thinking, thinking=thinking)
     assert error_of(excinfo)["error"] == expected
     emulator.refuse_prefill_models.discard("claude-sonnet-4-6")
     message = client.messages.create(model="claude-sonnet-4-6", max_tokens=100, messages=messages)
@@ -520,7 +545,8 @@ def test_fault_rejects_nonsense() -> None:
 
 
 def test_errors_have_the_api_shape(emulator: Emulator, raw: httpx2.Client) -> None:
-    anonymous = raw.post("/v1/messages", json={}, headers={"x-api-key": ""})
+    with httpx2.Client(base_url=emulator.url, headers={"anthropic-version": VERSION}) as bare:
+        anonymous = bare.post("/v1/messages", json={})
     assert anonymous.status_code == 401
     assert anonymous.json() == {
         "type": "error",
@@ -550,7 +576,7 @@ def test_errors_have_the_api_shape(emulator: Emulator, raw: httpx2.Client) -> No
 def test_requests_are_recorded_with_secrets_redacted(emulator: Emulator, client: anthropic.Anthropic) -> None:
     client.messages.create(model=MODEL, max_tokens=5, messages=ask(PROMPT))
     with httpx2.Client(base_url=emulator.url) as raw:
-        raw.get("/v1/models", headers={"x-api-key": API_KEY})
+        raw.get("/v1/models", headers={"x-api-key": API_KEY, "anthropic-version": VERSION})
     record, listing = emulator.requests
     assert (record.method, record.path, record.status) == ("POST", "/v1/messages", 200)
     assert (listing.method, listing.path, listing.status) == ("GET", "/v1/models", 200)
@@ -568,9 +594,9 @@ def test_requests_are_recorded_with_secrets_redacted(emulator: Emulator, client:
 
 def test_models_list(client: anthropic.Anthropic) -> None:
     models = list(client.models.list())
-    assert MODEL in [model.id for model in models]
+    assert "claude-haiku-4-5-20251001" in [model.id for model in models]
     assert all(model.type == "model" and model.display_name for model in models)
-    assert client.models.retrieve(MODEL).id == MODEL
+    assert client.models.retrieve(MODEL).id == "claude-haiku-4-5-20251001"  # an alias names the model
 
 
 def test_async_client_and_batched_chunks() -> None:

@@ -20,6 +20,7 @@ def params(**changes):
 
 
 DROP = object()
+OLD = {"extra_headers": {"anthropic-version": "2023-06-01"}}
 TOOL_USE = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
 TOOL_USE_2 = {**TOOL_USE, "id": "toolu_2"}
 
@@ -58,8 +59,15 @@ VALID = {
     "system blocks": params(
         system=[{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]
     ),
-    "temperature bounds": params(temperature=0),
-    "temperature 1.0": params(temperature=1.0),
+    "temperature bounds on 2023-06-01": params(
+        temperature=0, extra_headers={"anthropic-version": "2023-06-01"}
+    ),
+    "temperature 1.0 on 2023-06-01": params(
+        extra_body={"temperature": 1.0}, extra_headers={"anthropic-version": "2023-06-01"}
+    ),
+    "top_p and top_k on 2023-06-01": params(
+        top_p=0.5, top_k=3, extra_headers={"anthropic-version": "2023-06-01"}
+    ),
     "stop sequences": params(stop_sequences=["END", "\n\n"]),
     "thinking enabled": params(max_tokens=4096, thinking={"type": "enabled", "budget_tokens": 1024}),
     "thinking adaptive": params(thinking={"type": "adaptive"}),
@@ -220,10 +228,34 @@ INVALID = {
         params(system=["Be brief."]),
         "system[0] must be a text block {'type': 'text', 'text': ...}.",
     ),
-    "temperature above 1": (params(temperature=1.5), "temperature must be a number from 0 to 1, got 1.5."),
-    "temperature negative": (params(temperature=-0.1), "temperature must be a number from 0 to 1, got -0.1."),
-    "temperature str": (params(temperature="0.5"), "temperature must be a number from 0 to 1, got '0.5'."),
-    "temperature bool": (params(temperature=True), "temperature must be a number from 0 to 1, got True."),
+    "temperature above 1": (
+        params(temperature=1.5, **OLD),
+        "temperature must be a number from 0 to 1, got 1.5.",
+    ),
+    "temperature negative": (
+        params(temperature=-0.1, **OLD),
+        "temperature must be a number from 0 to 1, got -0.1.",
+    ),
+    "temperature str": (
+        params(temperature="0.5", **OLD),
+        "temperature must be a number from 0 to 1, got '0.5'.",
+    ),
+    "temperature bool": (
+        params(temperature=True, **OLD),
+        "temperature must be a number from 0 to 1, got True.",
+    ),
+    "top_p above 1": (params(top_p=2, **OLD), "top_p must be a number from 0 to 1, got 2."),
+    "top_k zero": (params(top_k=0, **OLD), "top_k must be a whole number of at least 1, got 0."),
+    "temperature on the SDK's API version": (
+        params(temperature=1.0),
+        "temperature is refused by API version 2026-10-21 (the API answers 400 even at its default); remove "
+        "it, or send it only with the header anthropic-version: 2023-06-01.",
+    ),
+    "top_k in extra_body on the SDK's API version": (
+        params(extra_body={"top_k": 5}),
+        "top_k is refused by API version 2026-10-21 (the API answers 400 even at its default); remove "
+        "it, or send it only with the header anthropic-version: 2023-06-01.",
+    ),
     "stop_sequences str": (
         params(stop_sequences="END"),
         "stop_sequences must be a list of strings, got str.",
@@ -276,3 +308,9 @@ def test_invalid(request_params, message):
         validate_params(request_params)
     assert str(caught.value) == message
     assert isinstance(caught.value, ValueError)
+
+
+def test_a_client_that_sends_an_older_api_version():
+    validate_params(params(temperature=0.2), api_version="2023-06-01")
+    with pytest.raises(InvalidRequest, match="refused by API version 2026-10-21"):
+        validate_params(params(temperature=0.2), api_version="2026-10-21")

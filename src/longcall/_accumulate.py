@@ -11,9 +11,25 @@ build. Invariants:
 
 One call may take several requests (retries, resumes, continuations past `max_tokens`). Each is an
 attempt: `begin_attempt()` says where its blocks go. A continuation's first text block is merged into
-the text block it continues (through a `Seam`, which removes repeated text); thinking the model does
-before that merge is kept on the attempt, not in the message, since the message already has the
-thinking that led to its text; later blocks are appended. Usage is summed over attempts.
+the text block it continues when that block was cut (no `content_block_stop`, or stopped by
+`max_tokens`), and appended as a new block after a finished one; either way through a `Seam`, which
+removes repeated text. Thinking the model does before that text is kept on the attempt, not in the
+message, since the message already has the thinking that led to its text; later blocks are appended.
+A continuation that starts with another block (a tool call), or ends without text, gives the cut-back
+word fragment back to the block it came from: received text is never lost. Usage is summed over
+attempts.
+
+Tool input: an empty `partial_json` leaves the block's `input` as it started (`{}`, as the SDK does);
+a block still open when the message ends (cut by `max_tokens`) gets the SDK's partial parse, with the
+raw JSON kept under `partial_json`; JSON that does not parse raises `InvalidToolJSON`.
+
+The stitched event view (`emit=True`, for `create(stream=True)` and `messages.stream()`) keeps the
+event protocol whatever happens between attempts: one `content_block_start` and one
+`content_block_stop` per block, no delta after its block's stop. To keep it, a text block's stop is
+held until the next block starts or the call ends (a continuation may still extend the block), and a
+block that a resume could drop (thinking or a tool call after the last text) is held whole until a
+text block follows it or the call ends; so such blocks reach stream consumers when they are final
+(live hooks still see them as they stream).
 
 The accumulator never does I/O and never reads a clock.
 """
@@ -24,11 +40,17 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import jiter
+
 from ._seam import Seam
 
 
 class ProtocolViolation(Exception):
     """The events break the Messages API's rules. Internal: the engine turns it into an error."""
+
+
+class InvalidToolJSON(ProtocolViolation):
+    """A tool block's input is not valid JSON. Internal: the engine raises `ToolInputInvalid`."""
 
 
 class ServerReportedError(Exception):
@@ -40,6 +62,13 @@ class ServerReportedError(Exception):
 
 
 TextHook = Callable[[str], None]
+
+
+class HeldEvent(dict):  # type: ignore[type-arg]
+    """A stitched delta event released after its block finished (see the module docstring): `parts`
+    is how many of the block's streamed pieces it had then, so a snapshot shows the block as it was."""
+
+    parts: int = 0
 
 
 class Block:
@@ -58,6 +87,8 @@ class Block:
         "index",
         "input",
         "shown",
+        "held",
+        "partial",
     )
 
     def __init__(self, start: dict[str, Any], index: int) -> None:
@@ -73,6 +104,8 @@ class Block:
         self.seam: Seam | None = None
         self.input: Any = None
         self.shown = ""  # text shown live past the block's end (cut back for a continuation)
+        self.held: list[dict[str, Any]] | None = None  # stitched events not yet released (emit mode)
+        self.partial = False  # closed by the message's end, not by content_block_stop
 
     @property
     def type(self) -> str:
@@ -81,21 +114,53 @@ class Block:
     def text_value(self) -> str:
         return (self.start.get("text") or "") + "".join(self.text)
 
-    def thinking_value(self) -> str:
-        return (self.start.get("thinking") or "") + "".join(self.thinking)
+    def thinking_value(self, parts: int | None = None) -> str:
+        """The thinking, or its first `parts` streamed pieces."""
+        pieces = self.thinking if parts is None else self.thinking[:parts]
+        return (self.start.get("thinking") or "") + "".join(pieces)
 
-    def raw_json(self) -> str:
-        return "".join(self.json)
+    def raw_json(self, parts: int | None = None) -> str:
+        """The tool input's JSON text, or its first `parts` streamed pieces."""
+        return "".join(self.json if parts is None else self.json[:parts])
+
+    def input_snapshot(self, parts: int | None = None) -> Any:
+        """The tool input as the SDK's stream shows it: the partial parse of the JSON so far (of its
+        first `parts` pieces), or the input it started with while that is empty."""
+        raw = self.raw_json(parts)
+        if not raw.strip():
+            return self.start.get("input", {})
+        return jiter.from_json(raw.encode(), partial_mode=True)
 
     def close(self) -> None:
         self.closed = True
         if self.json:
             raw = self.raw_json()
+            if not raw.strip():  # a call without arguments: one empty delta, input stays as it started
+                self.input = self.start.get("input", {})
+                return
             try:
                 self.input = json.loads(raw)
             except ValueError as exc:
-                raise ProtocolViolation(
+                raise InvalidToolJSON(
                     f"the {self.type} block at index {self.index} ended with invalid input JSON ({exc})"
+                ) from None
+
+    def close_partial(self) -> None:
+        """The message ended with this block open (cut by max_tokens): what the SDK's final message
+        holds, the partial parse of the input, with the raw JSON kept too."""
+        self.closed = True
+        self.partial = True
+        if self.json:
+            raw = self.raw_json()
+            if not raw.strip():
+                self.input = self.start.get("input", {})
+                return
+            try:
+                self.input = jiter.from_json(raw.encode(), partial_mode=True)
+            except ValueError as exc:
+                raise InvalidToolJSON(
+                    f"the {self.type} block at index {self.index} was cut with input that is not even "
+                    f"partial JSON ({exc})"
                 ) from None
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,6 +176,8 @@ class Block:
         if self.json:
             if self.closed:
                 block["input"] = self.input
+                if self.partial:
+                    block["partial_json"] = self.raw_json()
             else:
                 # Cut in the middle: never hand out half-parsed input; keep the raw text instead.
                 block["partial_json"] = self.raw_json()
@@ -137,16 +204,27 @@ def add_usage(total: dict[str, Any], usage: dict[str, Any]) -> None:
 
 
 class Continuation:
-    """Where a continuation attempt's output goes: the text block it extends and how to stitch it."""
+    """Where a continuation attempt's output goes: the text block it extends (`merge`) or follows (a
+    finished block: the answer's text becomes a new block), and how to stitch it."""
 
-    __slots__ = ("block", "sent", "gap", "shown", "remove_overlap")
+    __slots__ = ("block", "sent", "gap", "shown", "remove_overlap", "merge")
 
-    def __init__(self, block: Block | None, *, sent: str, gap: str, shown: str, remove_overlap: bool) -> None:
+    def __init__(
+        self,
+        block: Block | None,
+        *,
+        sent: str,
+        gap: str,
+        shown: str,
+        remove_overlap: bool,
+        merge: bool = True,
+    ) -> None:
         self.block = block
         self.sent = sent
         self.gap = gap
         self.shown = shown
         self.remove_overlap = remove_overlap
+        self.merge = merge
 
 
 class Accumulator:
@@ -177,6 +255,8 @@ class Accumulator:
         self.stop: dict[str, Any] = {}
         self.unknown_events: list[dict[str, Any]] = []
         self.removed_overlap = ""  # what the model repeated at the seam and was removed, this attempt
+        self.generated: list[str] = []  # the text, thinking and JSON the server streamed, this attempt
+        self._held_stop: tuple[Block, dict[str, Any]] | None = None  # emit mode: see the docstring
         self._map: dict[int, Block] = {}
         self._continuation: Continuation | None = None
         self._first_attempt = True
@@ -196,6 +276,7 @@ class Accumulator:
         self.stop = {}
         self.unknown_events = []
         self.removed_overlap = ""
+        self.generated = []
         self._map = {}
         self._continuation = continuation
 
@@ -217,13 +298,16 @@ class Accumulator:
         self.message = {key: value for key, value in saved.items() if key not in ("content", "usage")}
         usage = saved.get("usage")
         self.usage = dict(usage) if isinstance(usage, dict) else {}
-        for raw in saved.get("content") or []:
+        content = saved.get("content") or []
+        for raw in content:
             block = Block(
                 {k: v for k, v in raw.items() if k not in ("partial_json", "unknown_deltas")},
                 len(self.blocks),
             )
             if "partial_json" in raw:  # a tool block cut in the middle: the resume drops it
                 block.json.append(raw["partial_json"])
+            elif raw is content[-1] and raw.get("type") == "text":
+                pass  # the text the process was receiving when it died: open, to be continued
             else:
                 block.closed = True
                 block.input = raw.get("input")
@@ -307,24 +391,9 @@ class Accumulator:
         if index in self._map:
             raise ProtocolViolation(f"content_block_start for index {index} arrived twice")
         continuation = self._continuation
+        seam: Seam | None = None
         if continuation is not None and continuation.block is not None:
             kind = start.get("type")
-            if kind == "text":
-                block = continuation.block
-                self._continuation = None
-                block.closed = False
-                block.seam = Seam(
-                    sent=continuation.sent,
-                    gap=continuation.gap,
-                    shown=continuation.shown,
-                    remove_overlap=continuation.remove_overlap,
-                )
-                if start.get("text"):
-                    self._append_text(block, start["text"])
-                if start.get("citations"):
-                    block.citations = (block.citations or []) + list(start["citations"])
-                self._map[index] = block
-                return
             if kind in ("thinking", "redacted_thinking"):
                 # Thinking about how to continue: kept on the attempt, not in the message.
                 block = Block(start, -1)
@@ -332,11 +401,100 @@ class Accumulator:
                 self._map[index] = block
                 return
             self._continuation = None
+            if kind != "text":
+                self._give_back(continuation)  # the model moved on: the text block ends as received
+            else:
+                seam = Seam(
+                    sent=continuation.sent,
+                    gap=continuation.gap,
+                    shown=continuation.shown,
+                    remove_overlap=continuation.remove_overlap,
+                )
+                if continuation.merge:
+                    block = continuation.block
+                    if self._held_stop is not None and self._held_stop[0] is block:
+                        self._held_stop = None  # reopened: its stop comes when it really ends
+                    block.closed = False
+                    block.seam = seam
+                    if start.get("text"):
+                        self._append_text(block, start["text"])
+                    if start.get("citations"):
+                        block.citations = (block.citations or []) + list(start["citations"])
+                    self._map[index] = block
+                    return
+                continuation.block.shown = ""  # a finished block had nothing cut back
         block = Block(start, len(self.blocks))
         self.blocks.append(block)
         self._map[index] = block
         if self.emit:
-            self.out.append({**event, "index": block.index} if block.index != index else event)
+            self._release_stop()
+            out = {**event, "index": block.index} if block.index != index else event
+            if block.type == "text":
+                self._release_provisional()
+                self.out.append(out)
+            else:
+                block.held = [out]  # a resume may drop it: held until a text block follows
+        if seam is not None:
+            block.seam = seam
+            block.start = {**start, "text": ""}
+            if start.get("text"):
+                self._append_text(block, start["text"])
+
+    def _give_back(self, continuation: Continuation) -> None:
+        """The continuation will not extend its text block: the fragment cut back from it is put back
+        (it was received, and shown), and the block is closed where it stands."""
+        block = continuation.block
+        assert block is not None
+        if block.shown:
+            block.text.append(block.shown)
+            block.shown = ""
+        if not block.closed:
+            block.closed = True
+            if self.emit:
+                self._release_stop()
+                self.out.append({"type": "content_block_stop", "index": block.index})
+
+    def _release_stop(self) -> None:
+        if self._held_stop is not None:
+            self.out.append(self._held_stop[1])
+            self._held_stop = None
+
+    def _release_provisional(self) -> None:
+        for block in self.blocks:
+            if block.held is not None:
+                self.out.extend(block.held)
+                block.held = None
+
+    def _out(self, block: Block, event: dict[str, Any]) -> None:
+        if block.held is not None:
+            if event.get("type") == "content_block_delta":
+                held = HeldEvent(event)
+                held.parts = len(block.json) or len(block.thinking)
+                event = held
+            block.held.append(event)
+        else:
+            self.out.append(event)
+
+    def finish_message(self) -> None:
+        """The call ends with this message: close what is still open (a block cut by max_tokens gets
+        the partial parse of its input), give back an unused cut-back fragment, release held events."""
+        continuation = self._continuation
+        if continuation is not None and continuation.block is not None:
+            self._continuation = None
+            self._give_back(continuation)
+        for block in self.blocks:
+            if not block.closed:
+                block.seam = None
+                block.close_partial()
+                if self.emit:
+                    if block.type == "text":
+                        self._release_stop()
+                        self.out.append({"type": "content_block_stop", "index": block.index})
+                    else:
+                        self._out(block, {"type": "content_block_stop", "index": block.index})
+        if self.emit:
+            self._release_stop()
+            self._release_provisional()
 
     def _block_stop(self, event: dict[str, Any]) -> None:
         block = self._map.get(event.get("index"))  # type: ignore[arg-type]
@@ -355,7 +513,12 @@ class Accumulator:
                 self._live_text(block, live)
         block.close()
         if self.emit and block.index >= 0:
-            self.out.append({"type": "content_block_stop", "index": block.index})
+            stop = {"type": "content_block_stop", "index": block.index}
+            if block.type == "text" and block.held is None:
+                self._release_stop()
+                self._held_stop = (block, stop)  # a continuation past max_tokens may extend it
+            else:
+                self._out(block, stop)
 
     def _delta(self, event: dict[str, Any]) -> None:
         block = self._map.get(event.get("index"))  # type: ignore[arg-type]
@@ -366,6 +529,7 @@ class Accumulator:
         kind = delta.get("type")
         if kind == "text_delta":
             text = delta["text"]
+            self.generated.append(text)
             if block.seam is not None:
                 self._append_text(block, text)
                 return
@@ -373,10 +537,12 @@ class Accumulator:
             if self.on_text is not None:
                 self.on_text(text)
         elif kind == "input_json_delta":
+            self.generated.append(delta["partial_json"])
             block.json.append(delta["partial_json"])
             if self.on_tool_input is not None:
                 self.on_tool_input(delta["partial_json"])
         elif kind == "thinking_delta":
+            self.generated.append(delta["thinking"])
             block.thinking.append(delta["thinking"])
             if self.on_thinking is not None:
                 self.on_thinking(delta["thinking"])
@@ -391,7 +557,7 @@ class Accumulator:
                 block.unknown = []
             block.unknown.append(delta)
         if self.emit and block.index >= 0:
-            self.out.append({**event, "index": block.index})
+            self._out(block, {**event, "index": block.index} if event.get("index") != block.index else event)
 
     def _append_text(self, block: Block, text: str) -> None:
         seam = block.seam
@@ -409,12 +575,13 @@ class Accumulator:
         if live and self.on_text is not None:
             self.on_text(live)
         if live and self.emit:
-            self.out.append(
+            self._out(
+                block,
                 {
                     "type": "content_block_delta",
                     "index": block.index,
                     "delta": {"type": "text_delta", "text": live},
-                }
+                },
             )
 
     def _delta_problem(self, event: dict[str, Any], block: Block | None) -> str:

@@ -25,7 +25,7 @@ import os
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import ContextWindowExceeded, InvalidRequest
@@ -45,7 +45,7 @@ __all__ = [
     "set_prices",
 ]
 
-CATALOG_CHECKED = "2026-11-25"
+CATALOG_CHECKED = "2026-12-01"
 
 _CONTEXT_1M = (1_000_000, "context-1m-2025-08-07")
 _OUTPUT_128K = (128_000, "output-128k-2025-02-19")
@@ -88,6 +88,12 @@ class ModelInfo:
         thinking_modes: accepted `thinking.type` values that switch thinking on.
         price: USD per million tokens.
         known: False for the default row `lookup()` returns for a name not in the catalog.
+        context_window_beta: (tokens, anthropic-beta header) for a larger context window, or None.
+        lifecycle: "active", "deprecated" or "retired", as the Models API says it.
+        deprecated_at, retires_at: RFC 3339 dates, or None.
+        source: where the row comes from: "bundled" (this table), "models_api" (asked now),
+            "cache" (the Models API's answer cached on disk) or "default" (an unknown name's guess).
+        capabilities: the Models API's `capabilities` object, when it answered.
     """
 
     id: str
@@ -101,13 +107,62 @@ class ModelInfo:
     price: Price
     known: bool = True
     context_window_beta: tuple[int, str] | None = None
+    lifecycle: str = "active"
+    deprecated_at: str | None = None
+    retires_at: str | None = None
+    source: str = "bundled"
+    capabilities: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
 
 _NONE: frozenset[str] = frozenset()
 _ENABLED = frozenset({"enabled"})
 _ADAPTIVE = frozenset({"enabled", "adaptive"})
+_ADAPTIVE_ONLY = frozenset({"adaptive"})
 
 CATALOG: tuple[ModelInfo, ...] = (
+    # Claude 5 and Opus 4.7/4.8: a 1M window and 128k output natively, adaptive thinking only (the API
+    # refuses `enabled` from 4.7 on), no prefill. Mythos shares Fable's specifications and prices.
+    *(
+        ModelInfo(
+            id=model_id,
+            aliases=(),
+            display_name=display_name,
+            context_window=1_000_000,
+            max_output=128_000,
+            max_output_beta=None,
+            accepts_prefill=False,
+            thinking_modes=_ADAPTIVE_ONLY,
+            price=Price.standard(price_in, price_out),
+        )
+        for model_id, display_name, price_in, price_out in (
+            ("claude-fable-5-2", "Claude Fable 5.2", 10, 50),
+            ("claude-mythos-5-2", "Claude Mythos 5.2", 10, 50),
+            ("claude-opus-5-5", "Claude Opus 5.5", 4, 20),
+            ("claude-sonnet-5-5", "Claude Sonnet 5.5", 2, 10),
+            ("claude-haiku-5-5", "Claude Haiku 5.5", 0.1, 0.5),
+            ("claude-fable-5-1", "Claude Fable 5.1", 10, 50),
+            ("claude-mythos-5-1", "Claude Mythos 5.1", 10, 50),
+            ("claude-opus-5", "Claude Opus 5", 5, 25),
+            ("claude-sonnet-5", "Claude Sonnet 5", 2, 10),
+            ("claude-fable-5", "Claude Fable 5", 10, 50),
+            ("claude-mythos-5", "Claude Mythos 5", 10, 50),
+            ("claude-opus-4-8", "Claude Opus 4.8", 5, 25),
+            ("claude-opus-4-7", "Claude Opus 4.7", 5, 25),
+        )
+    ),
+    ModelInfo(
+        id="claude-mythos-preview",
+        aliases=(),
+        display_name="Claude Mythos Preview",
+        context_window=1_000_000,
+        max_output=128_000,
+        max_output_beta=None,
+        accepts_prefill=False,
+        thinking_modes=_ADAPTIVE,  # the SDK still lets it take `enabled`, with a warning
+        price=Price.standard(25, 125),
+        lifecycle="deprecated",
+        retires_at="2026-06-30T00:00:00Z",
+    ),
     ModelInfo(
         id="claude-opus-4-6",
         aliases=(),
@@ -142,6 +197,8 @@ CATALOG: tuple[ModelInfo, ...] = (
         accepts_prefill=True,
         thinking_modes=_ENABLED,
         price=Price.standard(5, 25),
+        lifecycle="deprecated",
+        retires_at="2027-01-22T00:00:00Z",
     ),
     ModelInfo(
         id="claude-haiku-4-5-20251001",
@@ -165,6 +222,8 @@ CATALOG: tuple[ModelInfo, ...] = (
         accepts_prefill=True,
         thinking_modes=_ENABLED,
         price=Price.standard(3, 15),
+        lifecycle="deprecated",
+        retires_at="2026-11-30T00:00:00Z",
     ),
     ModelInfo(
         id="claude-opus-4-1-20250805",
@@ -210,6 +269,8 @@ CATALOG: tuple[ModelInfo, ...] = (
         accepts_prefill=True,
         thinking_modes=_ENABLED,
         price=Price.standard(3, 15),
+        lifecycle="retired",
+        retires_at="2026-02-19T00:00:00Z",
     ),
     ModelInfo(
         id="claude-3-5-haiku-20241022",
@@ -221,6 +282,8 @@ CATALOG: tuple[ModelInfo, ...] = (
         accepts_prefill=True,
         thinking_modes=_NONE,
         price=Price.standard(0.8, 4),
+        lifecycle="retired",
+        retires_at="2026-02-19T00:00:00Z",
     ),
     ModelInfo(
         id="claude-3-haiku-20240307",
@@ -256,6 +319,11 @@ _BEDROCK = re.compile(r"^(?:[a-z]+\.)?anthropic\.(claude-.+?)-v\d+(?::\d+)?$")
 _warned_unknown: set[str] = set()
 _price_overrides: dict[str, Price] = {}
 _prices_file: tuple[str, dict[str, Price]] | None = None
+
+
+def exact(model: str) -> ModelInfo | None:
+    """The row whose id or alias is exactly `model`, as the API itself matches names; None otherwise."""
+    return _BY_NAME.get(model)
 
 
 def _find(model: str) -> ModelInfo | None:
@@ -299,6 +367,7 @@ def _unknown_row(model: str) -> ModelInfo:
         thinking_modes=_ENABLED,
         price=Price.standard(3, 15),
         known=False,
+        source="default",
     )
 
 
@@ -348,6 +417,12 @@ def set_prices(model: str, price: Price) -> None:
     _price_overrides[_override_key(model)] = price
 
 
+def price_override(model: str) -> Price | None:
+    """The price set for `model` by `set_prices()` or `LONGCALL_PRICES`, or None."""
+    key = _override_key(model)
+    return _price_overrides.get(key) or _load_prices_file().get(key)
+
+
 def lookup(model: str) -> ModelInfo:
     """Return what the catalog knows about `model`, with any price override applied.
 
@@ -359,9 +434,11 @@ def lookup(model: str) -> ModelInfo:
         The catalog row, or a default row with `known=False` for a name not in the catalog.
 
     Warns:
-        UnknownModelWarning: once per process for each unknown name.
+        UnknownModelWarning: once per process for each unknown name the Models API has not described.
     """
-    row = _find(model)
+    from . import _models_api  # what the Models API said in this process wins over the table
+
+    row = _models_api.known(model) or _find(model)
     if row is None:
         if model not in _warned_unknown:
             _warned_unknown.add(model)
@@ -373,9 +450,7 @@ def lookup(model: str) -> ModelInfo:
                 stacklevel=2,
             )
         row = _unknown_row(model)
-    price = _price_overrides.get(row.id)
-    if price is None:
-        price = _load_prices_file().get(row.id)
+    price = price_override(row.id) or (price_override(model) if row.id != model else None)
     return dataclasses.replace(row, price=price) if price is not None else row
 
 
@@ -512,11 +587,19 @@ def _dollars(amount: float) -> str:
     return f"${amount:g}" if amount == int(amount) else f"${amount:.2f}"
 
 
+def _lifecycle(row: ModelInfo) -> str:
+    if row.lifecycle == "deprecated" and row.retires_at:
+        return f"deprecated, retires {row.retires_at[:10]}"
+    if row.lifecycle == "retired" and row.retires_at:
+        return f"retired {row.retires_at[:10]}"
+    return row.lifecycle
+
+
 def markdown_table() -> str:
     """The catalog as the Markdown table shown in the README and `docs/models.md`."""
     lines = [
-        "| Model | Context | Max output | Prefill | Thinking | $ in / out per MTok |",
-        "|---|---|---|---|---|---|",
+        "| Model | Context | Max output | Prefill | Thinking | $ in / out per MTok | Lifecycle |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in CATALOG:
         names = f"`{row.id}`" + "".join(f" (`{alias}`)" for alias in row.aliases)
@@ -524,6 +607,6 @@ def markdown_table() -> str:
         lines.append(
             f"| {names} | {_with_beta(row.context_window, row.context_window_beta)} "
             f"| {_with_beta(row.max_output, row.max_output_beta)} | {'yes' if row.accepts_prefill else 'no'} "
-            f"| {thinking} | {_dollars(row.price.input)} / {_dollars(row.price.output)} |"
+            f"| {thinking} | {_dollars(row.price.input)} / {_dollars(row.price.output)} | {_lifecycle(row)} |"
         )
     return "\n".join(lines) + "\n"

@@ -5,28 +5,107 @@ SDK's streaming-response API (so keys, headers, base_url, proxies and connection
 SDK's), feed it the body's bytes, and do what `end()` decides. They differ only in `for`/`async for`,
 `await` and the sleep function; `messages.create(stream=True)` and `messages.stream()` use them to
 yield the stitched events as they come.
+
+`Policy.deadline` is held whatever the idle timeout: a read timeout only bounds the wait for the next
+bytes, so at the deadline a timer shuts the response's socket down, which wakes a blocked read on
+both drivers; the engine then reports the deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import socket
+import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
 import httpx2
 
-from ._engine import Generation, HookFailed, LongcallMessage
+from ._engine import Decision, Generation, HookFailed, LongcallMessage
 
 Events = list[dict[str, Any]]
+
+
+_COUNT_TIMEOUT = 5.0  # seconds for one count_tokens request: it only refines a usage figure
 
 
 def _timeout(gen: Generation, kwargs: dict[str, Any], now: float) -> None:
     """A read timeout equal to the idle timeout: a stream silent that long is stalled."""
     if "timeout" not in gen.params:
         read = gen.read_timeout(now)
-        kwargs["timeout"] = httpx2.Timeout(read, connect=gen.policy.connect_timeout)
+        connect = gen.policy.connect_timeout if read is None else min(gen.policy.connect_timeout, read)
+        kwargs["timeout"] = httpx2.Timeout(read, connect=connect)
+
+
+def _count_kwargs(gen: Generation, params: dict[str, Any], now: float) -> dict[str, Any]:
+    left = gen.time_left(now)
+    limit = _COUNT_TIMEOUT if left is None else max(0.001, min(_COUNT_TIMEOUT, left))
+    return {**params, "timeout": httpx2.Timeout(limit, connect=min(limit, gen.policy.connect_timeout))}
+
+
+def _socket_of(response: Any) -> socket.socket | None:
+    http = getattr(response, "http_response", response)
+    stream = getattr(http, "extensions", {}).get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    return sock if hasattr(sock, "shutdown") else None
+
+
+def _cut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _deadline_timer(gen: Generation, response: Any, now: float) -> threading.Timer | None:
+    left = gen.time_left(now)
+    sock = _socket_of(response) if left is not None else None
+    if left is None or sock is None:
+        return None
+    timer = threading.Timer(max(0.0, left), _cut, (sock,))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _deadline_handle(gen: Generation, response: Any, now: float) -> asyncio.TimerHandle | None:
+    left = gen.time_left(now)
+    sock = _socket_of(response) if left is not None else None
+    if left is None or sock is None:
+        return None
+    return asyncio.get_running_loop().call_later(max(0.0, left), _cut, sock)
+
+
+def _count_sync(raw_messages: Any, gen: Generation, decision: Decision) -> Decision:
+    """Answer the engine's count_tokens requests; any failure is a None (the engine estimates)."""
+    clock = time.monotonic
+    while decision.count is not None:
+        counts: list[int | None] = []
+        for params in decision.count:
+            try:
+                with raw_messages.count_tokens(**_count_kwargs(gen, params, clock())) as response:
+                    counts.append(int(response.parse().input_tokens))
+            except Exception:  # noqa: BLE001 - a count that fails is estimated instead
+                counts.append(None)
+                break
+        decision = gen.counted(counts, clock(), time.time())
+    return decision
+
+
+async def _count_async(raw_messages: Any, gen: Generation, decision: Decision) -> Decision:
+    clock = time.monotonic
+    while decision.count is not None:
+        counts: list[int | None] = []
+        for params in decision.count:
+            try:
+                async with raw_messages.count_tokens(**_count_kwargs(gen, params, clock())) as response:
+                    counts.append(int((await response.parse()).input_tokens))
+            except Exception:  # noqa: BLE001 - a count that fails is estimated instead
+                counts.append(None)
+                break
+        decision = gen.counted(counts, clock(), time.time())
+    return decision
 
 
 def _interrupted(gen: Generation, error: BaseException) -> None:
@@ -41,14 +120,17 @@ def drive_sync(
     """Run `gen` to its end; yield stitched event batches when `gen` emits them; return the message."""
     clock = time.monotonic
     emit = gen.acc.emit
+    gen.counts_tokens = True
     try:
         while True:
             kwargs = gen.request(clock(), time.time())
             _timeout(gen, kwargs, clock())
             error: BaseException | None = None
+            timer: threading.Timer | None = None
             try:
                 with raw_messages.create(**kwargs) as response:
                     gen.response_started(response.headers.get("request-id"))
+                    timer = _deadline_timer(gen, response, clock())
                     for chunk in response.iter_bytes():
                         if gen.feed(chunk, clock()):
                             break
@@ -58,9 +140,12 @@ def drive_sync(
                 raise failed.error from None
             except Exception as exc:  # noqa: BLE001 - every failure is classified by the engine
                 error = exc
+            finally:
+                if timer is not None:
+                    timer.cancel()
             if emit and gen.acc.out:
                 yield gen.take_events()
-            decision = gen.end(error, clock(), time.time())
+            decision = _count_sync(raw_messages, gen, gen.end(error, clock(), time.time()))
             if decision.message is not None:
                 if emit:
                     yield gen.final_events()
@@ -80,14 +165,17 @@ async def drive_async(
     """The async twin of `drive_sync`; the message is appended to `result` at the end."""
     clock = time.monotonic
     emit = gen.acc.emit
+    gen.counts_tokens = True
     try:
         while True:
             kwargs = gen.request(clock(), time.time())
             _timeout(gen, kwargs, clock())
             error: BaseException | None = None
+            handle: asyncio.TimerHandle | None = None
             try:
                 async with raw_messages.create(**kwargs) as response:
                     gen.response_started(response.headers.get("request-id"))
+                    handle = _deadline_handle(gen, response, clock())
                     async for chunk in response.iter_bytes():
                         if gen.feed(chunk, clock()):
                             break
@@ -97,9 +185,12 @@ async def drive_async(
                 raise failed.error from None
             except Exception as exc:  # noqa: BLE001 - every failure is classified by the engine
                 error = exc
+            finally:
+                if handle is not None:
+                    handle.cancel()
             if emit and gen.acc.out:
                 yield gen.take_events()
-            decision = gen.end(error, clock(), time.time())
+            decision = await _count_async(raw_messages, gen, gen.end(error, clock(), time.time()))
             if decision.message is not None:
                 if emit:
                     yield gen.final_events()

@@ -8,6 +8,7 @@ LongcallError
 │   ├── StreamStalled         no bytes for `Policy.idle_timeout` seconds, or past `Policy.deadline`
 │   ├── StreamIncomplete      the connection closed or broke before `message_stop`
 │   ├── StreamProtocolError   malformed SSE or JSON, events out of order
+│   │   └── ToolInputInvalid  a tool call's input is not JSON (also a ValueError, as the SDK's)
 │   ├── ServerError           the server kept reporting a transient error (overloaded, 5xx)
 │   └── ResumeRejected        the server refused the request that would continue the generation
 └── JournalError              the journal could not be read or written
@@ -104,3 +105,7 @@ class ResumeRejected(GenerationFailed):
 
 class JournalError(LongcallError):
     """The journal could not be opened, read or written."""
+
+
+class ToolInputInvalid(StreamProtocolError, ValueError):
+    """A tool call's streamed input is not valid JSON; a `ValueError` too, as the SDK raises one."""

@@ -21,7 +21,11 @@ class Attempt:
         stop_reason: the stop reason the server gave, if the stream got that far.
         error: one sentence on how it failed, or None.
         usage: the usage of this request (estimated when the stream broke before the server sent it).
-        usage_estimated: True when output tokens were counted from the deltas received.
+        usage_estimated: True when the stream broke before the server reported usage, so the output
+            tokens are not the server's own figure (see `usage_source`).
+        usage_source: where `usage["output_tokens"]` comes from: "server" (its `message_delta`),
+            "counted" (the content received, counted by the free `count_tokens` endpoint; 0 when
+            nothing arrived), or "estimated" (from the characters received, when counting failed).
         regenerated: characters received in earlier attempts that this one had to generate again
             (a word fragment cut back, a thinking or tool block broken in the middle).
         dropped: the blocks given up for regeneration, as received (nothing is lost).
@@ -42,6 +46,7 @@ class Attempt:
     error: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
     usage_estimated: bool = False
+    usage_source: str = "server"
     regenerated: int = 0
     dropped: list[dict[str, Any]] = field(default_factory=list)
     aside: list[dict[str, Any]] = field(default_factory=list)

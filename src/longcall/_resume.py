@@ -9,22 +9,30 @@ Rules, each applied here and nowhere else:
   API requires when thinking is on.
 - Prefill: the assistant turn ends with the received text minus its trailing whitespace (the API
   refuses a prefill ending in whitespace); the whitespace is put back by the seam.
-- Instruction: the received text is cut back to the last whitespace (a clean word boundary) so the
-  model does not have to guess how a half word ends; the fragment cut off is generated again and
-  counted. Then a user turn asks the model to continue; the seam removes what it repeats.
+- Instruction: the received text is cut back to a clean boundary so the model does not have to guess
+  how a half word ends, by a bounded amount (`cut_back`): in a script written with spaces, the
+  partial word only (at most `MAX_WORD_CUT` characters); in a script without spaces (Chinese,
+  Japanese, Thai, ...) nothing but an unfinished character cluster (at most `MAX_CLUSTER_CUT`
+  characters); in a long unbroken token (a URL, base64, code) nothing but an unfinished cluster. The
+  fragment cut off is generated again and counted. Then a user turn asks the model to continue; the
+  seam removes what it repeats. A text block that had finished (the model went on to another block)
+  is never cut and never extended: the continuation's text is a new block after it.
 - Prefill is never used with extended thinking (the API refuses it) or for models the catalog says
   refuse it; a model that refuses it at run time is remembered for the rest of the process.
 - With `cache_resume`, the last block of the original prompt gets a `cache_control` breakpoint, so
-  every continuation after the first reads the prompt from the cache (if the API allows: at most four
-  breakpoints per request, and only prompts above the model's minimum cacheable length are cached).
+  every continuation after the first reads the prompt from the cache, unless the request already has
+  the API's maximum of four breakpoints anywhere (system, tools, messages, nested tool results); only
+  prompts above the model's minimum cacheable length are cached.
 """
 
 from __future__ import annotations
 
 import copy
+import unicodedata
 from typing import Any
 
 from ._accumulate import Accumulator, Block, Continuation
+from ._seam import without_spaces as _without_spaces
 
 INSTRUCTION = (
     "Continue exactly where your previous message stopped, mid-sentence or mid-word if that is where it"
@@ -88,22 +96,27 @@ def _content_blocks(content: Any) -> list[dict[str, Any]]:
     return [dict(block) for block in content or []]
 
 
-def _count_breakpoints(params: dict[str, Any]) -> int:
-    count = 0
-    for part in ("system", "tools"):
-        value = params.get(part)
-        if isinstance(value, list):
-            count += sum(1 for item in value if isinstance(item, dict) and item.get("cache_control"))
-    for message in params.get("messages") or []:
-        content = message.get("content")
-        if isinstance(content, list):
-            count += sum(1 for item in content if isinstance(item, dict) and item.get("cache_control"))
-    return count
+MAX_BREAKPOINTS = 4  # cache_control blocks the API accepts in one request
+
+
+def count_breakpoints(value: Any) -> int:
+    """`cache_control` markers anywhere in `value` (a request, or part of one), nested blocks included."""
+    if isinstance(value, dict):
+        own = 1 if value.get("cache_control") else 0
+        return own + sum(count_breakpoints(item) for key, item in value.items() if key != "cache_control")
+    if isinstance(value, list):
+        return sum(count_breakpoints(item) for item in value)
+    return 0
+
+
+def _request_breakpoints(params: dict[str, Any]) -> int:
+    own = 1 if params.get("cache_control") else 0  # top-level: automatic caching takes one
+    return own + sum(count_breakpoints(params.get(part)) for part in ("system", "tools", "messages"))
 
 
 def _with_breakpoint(messages: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
     """Mark the end of the original prompt for the prompt cache, without touching the caller's objects."""
-    if not messages or _count_breakpoints(params) >= 4:
+    if not messages or _request_breakpoints(params) >= MAX_BREAKPOINTS:
         return messages
     last = dict(messages[-1])
     blocks = _content_blocks(last.get("content"))
@@ -116,6 +129,51 @@ def _with_breakpoint(messages: list[dict[str, Any]], params: dict[str, Any]) -> 
     blocks[-1] = {**blocks[-1], "cache_control": {"type": "ephemeral"}}
     last["content"] = blocks
     return [*messages[:-1], last]
+
+
+MAX_WORD_CUT = 24  # a trailing run of letters longer than this is a long token, not a word
+MAX_CLUSTER_CUT = 4  # an unfinished character cluster (a base and its combining marks, ZWJ, ...)
+
+
+def _extends_cluster(ch: str) -> bool:
+    """A character that attaches to the one before it: a cluster ending in it may not be finished."""
+    code = ord(ch)
+    return (
+        unicodedata.category(ch) in ("Mn", "Mc", "Me")
+        or code == 0x200D  # zero width joiner
+        or 0xFE00 <= code <= 0xFE0F  # variation selectors
+        or 0x1F3FB <= code <= 0x1F3FF  # skin tone modifiers
+        or 0xD800 <= code <= 0xDBFF  # a high surrogate without its pair
+    )
+
+
+def cut_back(text: str) -> int:
+    """Where continuing by instruction resumes `text`: its length minus a bounded cut-back.
+
+    Ends at whitespace or a character of a script without spaces: nothing is cut, except an
+    unfinished cluster. Otherwise the partial word (back to the last whitespace or character of a
+    script without spaces) is cut when it has at most `MAX_WORD_CUT` characters; a longer one is a
+    long token (a URL, base64, an identifier) and only an unfinished cluster is cut. Never more than
+    `MAX_WORD_CUT` characters; idempotent.
+    """
+    end = len(text)
+    base = end
+    while base > 0 and end - base < MAX_CLUSTER_CUT and _extends_cluster(text[base - 1]):
+        base -= 1
+    if base < end and base > 0 and end - base < MAX_CLUSTER_CUT and not text[base - 1].isspace():
+        base -= 1  # the character those marks attach to goes with them
+    last = text[base - 1] if base > 0 else ""
+    if not last or last.isspace() or _without_spaces(last):
+        return base
+    start = base
+    while (
+        start > 0
+        and end - start <= MAX_WORD_CUT
+        and not text[start - 1].isspace()
+        and not _without_spaces(text[start - 1])
+    ):
+        start -= 1
+    return base if end - start > MAX_WORD_CUT else start  # a long token is continued where it stands
 
 
 class ContinuationPlan:
@@ -141,9 +199,16 @@ def plan_continuation(
     strategy: str,
     cache_resume: bool,
     max_tokens: int,
+    cut_at_max_tokens: bool = False,
 ) -> ContinuationPlan:
-    """Build the request that continues `acc`'s message, and cut `acc` back to the resume point."""
+    """Build the request that continues `acc`'s message, and cut `acc` back to the resume point.
+
+    `cut_at_max_tokens`: the last attempt stopped at `max_tokens`, so its last block, though stopped,
+    was cut and is extended; otherwise a stopped text block is finished and the answer follows it."""
     last_text = max((i for i, block in enumerate(acc.blocks) if block.type == "text"), default=-1)
+    merge = last_text >= 0 and (
+        not acc.blocks[last_text].closed or (cut_at_max_tokens and last_text == len(acc.blocks) - 1)
+    )
     dropped_blocks = acc.truncate(last_text + 1)
     dropped = [block.to_dict() for block in dropped_blocks]
     regenerated = sum(_size(block) for block in dropped_blocks)
@@ -163,10 +228,8 @@ def plan_continuation(
 
     block = acc.blocks[last_text]
     text = block.text_value()
-    if strategy == "instruction":
-        boundary = len(text)
-        while boundary > 0 and not text[boundary - 1].isspace():
-            boundary -= 1
+    if strategy == "instruction" and merge:
+        boundary = cut_back(text)
         fragment = text[boundary:]
         text = text[:boundary]
         regenerated += len(fragment)
@@ -193,7 +256,12 @@ def plan_continuation(
             messages.append({"role": "user", "content": INSTRUCTION})
     params["messages"] = messages
     continuation = Continuation(
-        block, sent=sent, gap=gap, shown=block.shown, remove_overlap=strategy == "instruction" and bool(sent)
+        block,
+        sent=sent,
+        gap=gap,
+        shown=block.shown,
+        remove_overlap=strategy == "instruction" and bool(sent),
+        merge=merge,
     )
     return ContinuationPlan(params, continuation, regenerated, dropped)
 
@@ -203,5 +271,11 @@ def _size(block: Block) -> int:
 
 
 def copy_params(params: dict[str, Any]) -> dict[str, Any]:
-    """A copy the caller's later changes cannot reach (messages are copied deeply)."""
-    return {**params, "messages": copy.deepcopy(params.get("messages"))}
+    """A copy the caller's later changes cannot reach, and that longcall's cannot reach back: the
+    messages, system and tools are copied deeply (strings, immutable, are shared, so a large
+    attachment costs nothing)."""
+    copied = dict(params)
+    for key in ("messages", "system", "tools", "extra_headers", "extra_body"):
+        if key in copied:
+            copied[key] = copy.deepcopy(copied[key])
+    return copied

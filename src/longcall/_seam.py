@@ -8,6 +8,9 @@ answer into exactly the characters that come next:
    sentence it was cut in. Any prefix of the answer that equals a suffix of `sent` starting at a word
    start, and that ends at a word boundary, is removed; the longest such wins. A lone word counts only
    when it starts a sentence: text does say "had had", and a model that repeats itself repeats more.
+   In a script written without spaces (Chinese, Japanese, Thai, ...) every character starts a word, so
+   a suffix counts from any character when it has at least `MIN_UNSPACED_OVERLAP` characters (or
+   starts a sentence), and ends at any character of such a script.
    Deciding needs the answer's first characters, so they are held back until no longer candidate can
    match (at most the length of the longest candidate, `MAX_OVERLAP` characters).
 2. Whitespace: the stitched block already holds `gap`, the whitespace that was stripped from `sent`
@@ -23,6 +26,23 @@ Every step is a prefix decision, made once; after it, text passes straight throu
 from __future__ import annotations
 
 MAX_OVERLAP = 2000
+MIN_UNSPACED_OVERLAP = 3  # characters: shorter repeats in Chinese or Japanese are as often genuine
+_SENTENCE_ENDS = ".!?:。！？："
+
+
+def without_spaces(ch: str) -> bool:
+    """A character of a script written without spaces between words (CJK, kana, Thai, Lao, Khmer,
+    Myanmar, fullwidth forms): each one is a word boundary."""
+    code = ord(ch)
+    return (
+        0x2E80 <= code <= 0x9FFF
+        or 0xF900 <= code <= 0xFAFF
+        or 0xFF00 <= code <= 0xFFEF
+        or 0x20000 <= code <= 0x3FFFF
+        or 0x0E00 <= code <= 0x0EFF
+        or 0x1000 <= code <= 0x109F
+        or 0x1780 <= code <= 0x17FF
+    )
 
 
 def _overlap_candidates(sent: str) -> list[str]:
@@ -30,19 +50,27 @@ def _overlap_candidates(sent: str) -> list[str]:
     low = max(0, len(sent) - MAX_OVERLAP)
     candidates = []
     for i in range(len(sent) - 1, low - 1, -1):
-        if sent[i].isspace() or (i > 0 and not sent[i - 1].isspace()):
+        if sent[i].isspace():
+            continue
+        unspaced = i > 0 and (without_spaces(sent[i]) or without_spaces(sent[i - 1]))
+        if i > 0 and not sent[i - 1].isspace() and not unspaced:
             continue
         suffix = sent[i:]
         before = sent[:i]
         gap_start = len(before.rstrip())
-        starts_sentence = gap_start == 0 or "\n" in before[gap_start:] or before[gap_start - 1] in ".!?:"
-        if starts_sentence or any(ch.isspace() for ch in suffix):
+        starts_sentence = (
+            gap_start == 0 or "\n" in before[gap_start:] or before[gap_start - 1] in _SENTENCE_ENDS
+        )
+        if unspaced and not sent[i - 1].isspace():
+            if starts_sentence or len(suffix) >= MIN_UNSPACED_OVERLAP:
+                candidates.append(suffix)
+        elif starts_sentence or any(ch.isspace() for ch in suffix):
             candidates.append(suffix)
     return candidates
 
 
-def _is_boundary(ch: str) -> bool:
-    return not ch.isalnum()
+def _ends_at_boundary(candidate: str, after: str) -> bool:
+    return not after.isalnum() or without_spaces(after) or without_spaces(candidate[-1])
 
 
 class Seam:
@@ -118,7 +146,7 @@ class Seam:
         for candidate in self._candidates:
             n = len(candidate)
             if len(body) > n:
-                if n > best and body.startswith(candidate) and _is_boundary(body[n]):
+                if n > best and body.startswith(candidate) and _ends_at_boundary(candidate, body[n]):
                     best = n
             elif candidate.startswith(body):
                 if len(body) == n and final:

@@ -13,28 +13,62 @@ Rules kept (https://html.spec.whatwg.org/multipage/server-sent-events.html#event
 One deliberate difference: at the end of the stream, an event that has data but no blank line after
 it is still dispatched (the spec drops it), so a server that omits the last blank line loses nothing.
 
+Memory is bounded: a line not yet ended, or an event's data lines together, longer than `max_size`
+bytes raise `EventTooLarge` (a `ProtocolViolation`: the engine fails the attempt with
+`StreamProtocolError`) instead of growing without end on a stream that never sends a newline.
+
 `data` stays bytes: lines are split on `\\n` only, which never occurs inside a UTF-8 sequence, and
 `json.loads` takes bytes directly, so no text is decoded twice.
 """
 
 from __future__ import annotations
 
+from ._accumulate import ProtocolViolation
+
 _BOM = b"\xef\xbb\xbf"
+DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+
+
+class EventTooLarge(ProtocolViolation):
+    """One SSE line or event is larger than the decoder's limit."""
 
 
 class SSEDecoder:
     """Incremental event-stream parser. Cost is linear in the bytes fed."""
 
-    __slots__ = ("_pending", "_event", "_data", "_started")
+    __slots__ = ("_pending", "_parts", "_parts_size", "_event", "_data", "_data_size", "_started", "max_size")
 
-    def __init__(self) -> None:
+    def __init__(self, max_size: int = DEFAULT_MAX_SIZE) -> None:
+        if max_size < 1:
+            raise ValueError(f"max_size must be at least 1 byte, not {max_size}")
+        self.max_size = max_size
         self._pending = b""  # bytes of a line not yet ended
+        # Chunks of one long line, joined once when the line ends (not once per chunk: quadratic).
+        self._parts: list[bytes] = []
+        self._parts_size = 0
         self._event = ""
         self._data: list[bytes] = []
+        self._data_size = 0
         self._started = False
 
     def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
         """Add bytes; return the events they complete, in order."""
+        if (
+            self._pending
+            and self._started
+            and b"\n" not in chunk
+            and b"\r" not in chunk
+            and not self._pending.endswith(b"\r")  # a held \r ends a line unless \n follows
+        ):
+            self._parts.append(chunk)  # the line goes on: keep the chunk, join later
+            self._parts_size += len(chunk)
+            if len(self._pending) + self._parts_size > self.max_size:
+                self._too_large("a line")
+            return []
+        if self._parts:
+            self._pending += b"".join(self._parts)
+            self._parts = []
+            self._parts_size = 0
         buffer = self._pending + chunk if self._pending else chunk
         if not self._started:
             if len(buffer) < 3 and _BOM.startswith(buffer):
@@ -52,14 +86,32 @@ class SSEDecoder:
         end = buffer.rfind(b"\n")
         if end < 0:
             self._pending = buffer + held
+            if len(self._pending) > self.max_size:
+                self._too_large("a line")
             return []
         self._pending = buffer[end + 1 :] + held
+        if len(self._pending) > self.max_size:
+            self._too_large("a line")
         return self._lines(buffer[:end].split(b"\n"))
+
+    def _too_large(self, what: str) -> None:
+        size = len(self._pending) + self._parts_size if what == "a line" else self._data_size
+        self._pending = b""
+        self._parts = []
+        self._parts_size = 0
+        self._data = []
+        self._data_size = 0
+        raise EventTooLarge(
+            f"{what} of the event stream is over {self.max_size} bytes ({size} bytes so far, without an "
+            "end); the stream was abandoned rather than held in memory"
+        )
 
     def flush(self) -> list[tuple[str, bytes]]:
         """End of stream: dispatch what is left, including a last event with no blank line after it."""
-        rest = self._pending
+        rest = self._pending + b"".join(self._parts)
         self._pending = b""
+        self._parts = []
+        self._parts_size = 0
         if not self._started and rest.startswith(_BOM):
             rest = rest[3:]
         self._started = True
@@ -71,14 +123,22 @@ class SSEDecoder:
         events: list[tuple[str, bytes]] = []
         event = self._event
         data = self._data
+        size = self._data_size
+        limit = self.max_size
         for line in lines:
             if not line:
                 if data:
                     events.append((event or "message", data[0] if len(data) == 1 else b"\n".join(data)))
                     data = []
+                    size = 0
                 event = ""
             elif line.startswith(b"data:"):
-                data.append(line[6:] if line[5:6] == b" " else line[5:])
+                value = line[6:] if line[5:6] == b" " else line[5:]
+                size += len(value) + 1
+                if size > limit:
+                    self._data_size = size
+                    self._too_large("an event's data")
+                data.append(value)
             elif line.startswith(b"event:"):
                 event = (line[7:] if line[6:7] == b" " else line[6:]).decode("utf-8", "replace")
             elif line[0] == 58:  # ":" comment
@@ -90,4 +150,5 @@ class SSEDecoder:
             # id, retry and unknown fields: ignored
         self._event = event
         self._data = data
+        self._data_size = size
         return events

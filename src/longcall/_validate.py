@@ -10,6 +10,8 @@ Invariants:
   content blocks given as SDK model objects (e.g. `response.content` appended as is).
 - Checks follow turns, not messages: a `tool_result` must answer a `tool_use` of the assistant turn
   just before it, and that turn's every `tool_use` needs a `tool_result` in the next user turn.
+- Sampling parameters (`temperature`, `top_p`, `top_k`, as keywords or in `extra_body`) follow the
+  API version: from 2026-10-21 (what anthropic 2.x sends) the API refuses them, even at their defaults.
 """
 
 from __future__ import annotations
@@ -24,6 +26,16 @@ __all__ = ["validate_params"]
 _THINKING_TYPES = ("enabled", "disabled", "adaptive", "between_tools")
 _INTERLEAVED_THINKING = "interleaved-thinking-2025-05-14"
 _MIN_THINKING_BUDGET = 1024
+_SAMPLING_REMOVED_IN = "2026-10-21"
+_SAMPLING = ("temperature", "top_p", "top_k")
+
+
+def _sdk_api_version() -> str:
+    try:
+        from anthropic._constants import ANTHROPIC_API_VERSION
+    except ImportError:  # an SDK that moved it: assume the current version
+        return _SAMPLING_REMOVED_IN
+    return str(ANTHROPIC_API_VERSION)
 
 
 def _kind(value: object) -> str:
@@ -52,11 +64,13 @@ def _betas(params: Mapping[str, Any]) -> str:
     return ",".join([*(str(beta) for beta in betas), str(header or "")])
 
 
-def validate_params(params: Mapping[str, Any]) -> None:
+def validate_params(params: Mapping[str, Any], *, api_version: str | None = None) -> None:
     """Check `messages.create` keyword arguments.
 
     Args:
         params: the keyword arguments that would be passed to `client.messages.create`.
+        api_version: the `anthropic-version` the client sends, when it is not the SDK's own (a client
+            made with that default header); an `anthropic-version` in `extra_headers` wins over both.
 
     Raises:
         InvalidRequest: a field is missing, of the wrong type or out of range; the message names it.
@@ -69,7 +83,7 @@ def validate_params(params: Mapping[str, Any]) -> None:
     _check_max_tokens(params)
     _check_messages(params)
     _check_system(params.get("system"))
-    _check_temperature(params.get("temperature"))
+    _check_sampling(params, api_version)
     _check_stop_sequences(params.get("stop_sequences"))
     _check_thinking(params)
     _check_tools(params.get("tools"))
@@ -211,9 +225,32 @@ def _check_system(system: object) -> None:
             raise InvalidRequest(f"system[{position}] must be a text block {{'type': 'text', 'text': ...}}.")
 
 
+def _check_sampling(params: Mapping[str, Any], api_version: str | None) -> None:
+    extra_body = params.get("extra_body")
+    extra = extra_body if isinstance(extra_body, Mapping) else {}
+    headers = params.get("extra_headers")
+    header = headers.get("anthropic-version") if isinstance(headers, Mapping) else None
+    version = str(header or api_version or _sdk_api_version())
+    for name in _SAMPLING:
+        value = params.get(name, extra.get(name))
+        if value is None:
+            continue
+        if version >= _SAMPLING_REMOVED_IN:
+            raise InvalidRequest(
+                f"{name} is refused by API version {version} (the API answers 400 even at its default); "
+                "remove it, or send it only with the header anthropic-version: 2023-06-01."
+            )
+        if name == "top_k":
+            if not _is_int(value) or value < 1:
+                raise InvalidRequest(f"top_k must be a whole number of at least 1, got {value!r}.")
+        elif name == "top_p":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise InvalidRequest(f"top_p must be a number from 0 to 1, got {value!r}.")
+        else:
+            _check_temperature(value)
+
+
 def _check_temperature(temperature: object) -> None:
-    if temperature is None:
-        return
     if (
         isinstance(temperature, bool)
         or not isinstance(temperature, (int, float))

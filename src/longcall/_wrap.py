@@ -17,7 +17,6 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar, cast
 
 import anthropic
-import jiter
 from anthropic._base_client import AsyncAPIClient
 from anthropic._models import construct_type
 from anthropic.lib.streaming._types import (
@@ -195,12 +194,15 @@ def helper_view(gen: Generation, event: dict[str, Any]) -> list[Any]:
                 derived = _lazy(_TextEvent, block.text_value, type="text", text=delta["text"])
             case "thinking_delta":
                 derived = _lazy(
-                    _ThinkingEvent, block.thinking_value, type="thinking", thinking=delta["thinking"]
+                    _ThinkingEvent,
+                    lambda: block.thinking_value(getattr(event, "parts", None)),
+                    type="thinking",
+                    thinking=delta["thinking"],
                 )
             case "input_json_delta":
                 derived = _lazy(
                     _InputJsonEvent,
-                    lambda: jiter.from_json(block.raw_json().encode(), partial_mode=True),
+                    lambda: block.input_snapshot(getattr(event, "parts", None)),
                     type="input_json",
                     partial_json=delta["partial_json"],
                 )

@@ -185,7 +185,7 @@ def test_continuation_is_off_by_default(emulator: Emulator) -> None:
 
 def test_unknown_model_learns_that_prefill_is_refused(emulator: Emulator) -> None:
     model = "claude-experimental-x"  # not in the catalog: prefill is tried first
-    emulator.refuse_prefill_models.add(model)
+    emulator.add_model(model, accepts_prefill=False)
     request = params(model, words=200)
     emulator.add_faults(Fault(error_after_events=50), Fault(error_after_events=120))
     with pytest.warns(longcall.UnknownModelWarning):
@@ -210,7 +210,7 @@ def test_resume_requests_are_read_from_the_prompt_cache(emulator: Emulator) -> N
     emulator.add_faults(Fault(error_after_events=40), Fault(error_after_events=40), Fault())
     message = create("sync", emulator.url, {"policy": FAST}, **request)
     assert message.content[0].text == emulator.document(request)
-    first, second, third = (record.usage for record in emulator.requests)
+    first, second, third = (record.usage for record in emulator.requests if record.path == "/v1/messages")
     assert second["cache_creation_input_tokens"] > 3000  # the first resume writes the prompt to the cache
     assert third["cache_read_input_tokens"] == second["cache_creation_input_tokens"]  # later ones read it
     assert message.usage.cache_read_input_tokens == third["cache_read_input_tokens"]
@@ -218,7 +218,11 @@ def test_resume_requests_are_read_from_the_prompt_cache(emulator: Emulator) -> N
     emulator.reset()
     emulator.add_faults(Fault(error_after_events=40))
     create("sync", emulator.url, {"policy": FAST.replace(cache_resume=False)}, **request)
-    assert all(not record.usage.get("cache_read_input_tokens") for record in emulator.requests)
+    assert all(
+        not record.usage.get("cache_read_input_tokens")
+        for record in emulator.requests
+        if record.path == "/v1/messages"
+    )
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])

@@ -16,18 +16,37 @@ server, reset for each test) with `pytest_plugins = ["longcall.testing.pytest_pl
 """
 
 from ._faults import Fault
-from ._model import PREFILL_REFUSED, TRAILING_WHITESPACE, Overlap, Script
-from ._server import DEFAULT_MODEL, DEFAULT_REFUSE_PREFILL_MODELS, Emulator, RequestRecord, serve
+from ._limits import RateLimits
+from ._model import PREFILL_REFUSED, TRAILING_WHITESPACE, Overlap, RequestError, Script
+from ._server import (
+    DEFAULT_MODEL,
+    DEFAULT_REFUSE_PREFILL_MODELS,
+    ROUTES,
+    Emulator,
+    RequestRecord,
+    RouteHandler,
+    RouteRequest,
+    RouteResponse,
+    register_route,
+    serve,
+)
 
 __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_REFUSE_PREFILL_MODELS",
     "PREFILL_REFUSED",
+    "ROUTES",
     "TRAILING_WHITESPACE",
     "Emulator",
     "Fault",
     "Overlap",
+    "RateLimits",
+    "RequestError",
     "RequestRecord",
+    "RouteHandler",
+    "RouteRequest",
+    "RouteResponse",
     "Script",
+    "register_route",
     "serve",
 ]

@@ -4,19 +4,29 @@ A document is a sequence of tokens, each one word plus the separator after it (`
 ``"river, "``, ``"stone.\\n\\n"``). Its words depend only on the seed, so a request and every later
 continuation of it agree on every character. The last token ends with ``"."`` and nothing after it.
 
-Documents are cached by (seed, length): resuming a 200,000-token document does not generate it again.
+Three styles, chosen by the prompt (`style_asked_for`), so resume is tested where word boundaries are
+rare: "english" (the default), "chinese" (no spaces at all: tokens of 1-3 characters, "，" and "。"), and
+"unbroken" (English with long unbroken strings mixed in: URLs, base64 and code without spaces, each
+sent as many short tokens, as a real tokenizer splits them).
+
+Documents are cached by (seed, length, style): resuming a 200,000-token document does not generate it
+again.
 """
 
 from __future__ import annotations
 
+import base64
 import bisect
 import hashlib
 import json
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
+
+Style = Literal["english", "chinese", "unbroken"]
 
 DEFAULT_LENGTH = 200
 MAX_LENGTH = 1_000_000
@@ -40,6 +50,18 @@ _VOCABULARY_TEXT = """
 """
 VOCABULARY: tuple[str, ...] = tuple(_VOCABULARY_TEXT.split())
 
+_CHINESE_TEXT = """
+    太阳 河流 石头 光 风 道路 花园 树 水 火 云 田野 山丘 大海 鸟 房子 门 窗户 书 信 桌子 面包 城市 桥 塔
+    市场 歌 声音 梦 故事 早晨 傍晚 夜晚 夏天 冬天 春天 秋天 雨 雪 星星 月亮 天空 森林 岛屿 山谷 山 小路
+    影子 颜色 安静 明亮 黑暗 温暖 寒冷 小 大 古老 新 早 晚 简单 温柔 坚强 柔软 清楚 深 长 短 打开 远方
+    附近 慢慢 很快 仔细 耐心 好奇 走 带着 找到 建造 保持 拿着 跟随 记得 看着 带来 给 拿 做 转 移动 休息
+    等待 唱 读 写 生长 落下 升起 照耀 流动 旅行 倾听 学习 说 回答 穿过 收集 举起 画 种 数 测量 送 回来
+    到达 离开 进入 朋友 孩子 老师 农民 水手 画家 旅人 邻居 陌生人 村庄 港口 灯笼 蜡烛 钟 镜子 梯子 篮子
+    的 了 和 在 又 也 都 还 总是 常常 从来 这里 那里 一起 每天 我们 他们 这个 那个 一些 许多
+"""
+CHINESE_VOCABULARY: tuple[str, ...] = tuple(_CHINESE_TEXT.split())
+STYLES: tuple[str, ...] = ("english", "chinese", "unbroken")
+
 _WORDS_OR_TOKENS = re.compile(r"(\d[\d,_]*)\s*(?:words?|tokens?)\b", re.IGNORECASE)
 _WORD_PIECES = re.compile(r"\s*\S+\s*")
 
@@ -60,6 +82,9 @@ class Document:
     def sentence_start_before(self, token: int) -> int:
         """Index of the first token of the sentence holding token `token`."""
         return self.sentence_starts[bisect.bisect_right(self.sentence_starts, token) - 1]
+
+    def _replace_sentences(self, sentence_starts: list[int]) -> Document:
+        return Document(self.tokens, self.starts, tuple(sentence_starts), self.text)
 
     def pieces_from(self, offset: int) -> list[str]:
         """The text from character `offset` on, as deltas: the first may be the tail of a token."""
@@ -85,15 +110,28 @@ def length_asked_for(prompt: str) -> int:
     return min(number, MAX_LENGTH) if number >= 1 else DEFAULT_LENGTH
 
 
+def style_asked_for(prompt: str) -> Style:
+    """ "chinese" if the prompt says "Chinese" (or 中文), "unbroken" if it says "unbroken", else "english"."""
+    if "chinese" in prompt.lower() or "中文" in prompt:
+        return "chinese"
+    if "unbroken" in prompt.lower():
+        return "unbroken"
+    return "english"
+
+
 def split_words(text: str) -> list[str]:
     """Word-sized deltas whose concatenation is `text`: each word keeps the whitespace after it."""
     return _WORD_PIECES.findall(text) or ([text] if text else [])
 
 
 @lru_cache(maxsize=32)
-def generate(seed: bytes, length: int) -> Document:
-    """`length` tokens of sentences (6-18 words) in paragraphs (3-6 sentences), from `seed` only."""
+def generate(seed: bytes, length: int, style: Style = "english") -> Document:
+    """`length` tokens of sentences (6-18 words) in paragraphs (3-6 sentences), from `seed` and `style`."""
     rng = random.Random(int.from_bytes(seed, "big"))
+    if style == "chinese":
+        return _build(rng, length, lambda first: [rng.choice(CHINESE_VOCABULARY)], "，", "", "。", "。\n\n")
+    if style == "unbroken":
+        return _build(rng, length, lambda first: _unbroken_word(rng, first), ", ", " ", ". ", ".\n\n")
     words = rng.choices(VOCABULARY, k=length)
     tokens: list[str] = []
     sentence_starts: list[int] = []
@@ -120,3 +158,69 @@ def generate(seed: bytes, length: int) -> Document:
         starts.append(offset)
         offset += len(token)
     return Document(tuple(tokens), tuple(starts), tuple(sentence_starts), "".join(tokens))
+
+
+def document_of(tokens: list[str]) -> Document:
+    """A one-sentence document made of exactly these tokens (a JSON reply, for instance)."""
+    starts: list[int] = []
+    offset = 0
+    for token in tokens:
+        starts.append(offset)
+        offset += len(token)
+    return Document(tuple(tokens), tuple(starts), (0,) if tokens else (), "".join(tokens))
+
+
+def _build(
+    rng: random.Random,
+    length: int,
+    word: Callable[[bool], list[str]],
+    comma: str,
+    space: str,
+    end: str,
+    paragraph_end: str,
+) -> Document:
+    """Sentences of 6-18 words in paragraphs of 3-6 sentences; a word may be several tokens."""
+    tokens: list[str] = []
+    sentence_starts: list[int] = []
+    while len(tokens) < length:
+        sentences_left = rng.randint(3, 6)
+        while sentences_left and len(tokens) < length:
+            sentences_left -= 1
+            sentence_starts.append(len(tokens))
+            words_left = rng.randint(6, 18)
+            first = True
+            while words_left and len(tokens) < length:
+                words_left -= 1
+                pieces = word(first)[: length - len(tokens)]
+                if words_left == 0:
+                    pieces[-1] += end if sentences_left else paragraph_end
+                else:
+                    pieces[-1] += comma if rng.random() < 0.08 else space
+                tokens.extend(pieces)
+                first = False
+    if tokens:
+        tokens[-1] = tokens[-1].rstrip(" ,.\n，。") + end.strip()
+    return document_of(tokens)._replace_sentences(sentence_starts)
+
+
+def _unbroken_word(rng: random.Random, first: bool) -> list[str]:
+    """Usually one English word; now and then a long string without spaces, cut into 3-8 character tokens."""
+    if first or rng.random() >= 0.07:
+        word = rng.choice(VOCABULARY)
+        return [word.capitalize() if first else word]
+    kind = rng.randrange(3)
+    if kind == 0:
+        path = "/".join(rng.choices(VOCABULARY, k=rng.randint(3, 6)))
+        text = f"https://{rng.choice(VOCABULARY)}.example.org/{path}?id={rng.getrandbits(96):024x}"
+    elif kind == 1:
+        text = base64.b64encode(rng.randbytes(rng.randint(60, 300))).decode()
+    else:
+        a, b, c, d = rng.choices(VOCABULARY, k=4)
+        text = f"{a}_{b}=self.{c}({d}[{rng.randint(0, 99)}],key={a!r},limit={rng.randint(1, 9999)})"
+    pieces: list[str] = []
+    position = 0
+    while position < len(text):
+        size = rng.randint(3, 8)
+        pieces.append(text[position : position + size])
+        position += size
+    return pieces

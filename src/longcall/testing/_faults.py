@@ -123,6 +123,15 @@ class Fault:
         error_type = self.error_type or "overloaded_error"
         return error_type, self.message or MESSAGES.get(error_type, "Error")
 
+    def describe(self) -> str:
+        """The fields set, as `name=value` joined by commas (for request logs)."""
+        fields = [
+            f"{f.name}={getattr(self, f.name)}"
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != f.default
+        ]
+        return ",".join(fields) or "none"
+
     def retry_headers(self) -> list[tuple[str, str]]:
         headers = []
         if self.retry_after is not None:

@@ -16,9 +16,18 @@ import json
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal, cast, get_args
 
-from ._document import Document, generate, length_asked_for, seed_of, split_words
+from ._document import (
+    Document,
+    document_of,
+    generate,
+    length_asked_for,
+    seed_of,
+    split_words,
+    style_asked_for,
+)
 
 Overlap = Literal["none", "repeat_words", "restart_sentence"]
 OVERLAPS: tuple[str, ...] = get_args(Overlap)
@@ -26,7 +35,7 @@ OVERLAPS: tuple[str, ...] = get_args(Overlap)
 PREFILL_REFUSED = (
     "This model does not support assistant message prefill. The conversation must end with a user message."
 )
-TRAILING_WHITESPACE = "final assistant content cannot end with trailing whitespace"
+TRAILING_WHITESPACE = "messages: final assistant content cannot end with trailing whitespace"
 THINKING_TOKENS = 40
 
 
@@ -98,6 +107,7 @@ class ModelState:
     overlap: str
     remember_prefix: Callable[[str], bool]
     message_number: int
+    strict: bool = True
 
 
 # -- validation -----------------------------------------------------------------------------------
@@ -147,12 +157,11 @@ def validate(body: object, *, count_only: bool = False) -> dict[str, Any]:
         raise invalid("stop_sequences: Input should be a valid list of strings")
     if "stream" in body and not isinstance(body["stream"], bool):
         raise invalid("stream: Input should be a valid boolean")
-    if not count_only:
-        _validate_thinking(body.get("thinking"), body["max_tokens"])
+    _validate_thinking(body.get("thinking"))
     return body
 
 
-def _validate_thinking(thinking: object, max_tokens: int) -> None:
+def _validate_thinking(thinking: object) -> None:
     if thinking is None:
         return
     kind = thinking.get("type") if isinstance(thinking, dict) else None
@@ -162,9 +171,7 @@ def _validate_thinking(thinking: object, max_tokens: int) -> None:
         assert isinstance(thinking, dict)
         budget = thinking.get("budget_tokens")
         if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
-            raise invalid("thinking.enabled.budget_tokens: Input should be an integer >= 1")
-        if budget >= max_tokens:
-            raise invalid("`max_tokens` must be greater than `thinking.budget_tokens`")
+            raise invalid("thinking.enabled.budget_tokens: Input should be a valid integer")
 
 
 # -- reading requests -----------------------------------------------------------------------------
@@ -306,10 +313,19 @@ def original_messages(messages: Sequence[Mapping[str, Any]]) -> Sequence[Mapping
     return messages
 
 
-def document_for(model: str, system: object, messages: Sequence[Mapping[str, Any]]) -> Document:
-    """The full document for the request made of exactly these messages."""
+def document_for(
+    model: str,
+    system: object,
+    messages: Sequence[Mapping[str, Any]],
+    json_schema: Mapping[str, Any] | None = None,
+) -> Document:
+    """The full document for the request made of exactly these messages: prose in the style the prompt
+    asks for, or JSON that fits `json_schema` (the request's `output_config.format`)."""
     prompt = last_user_text(messages) or ""
-    return generate(_document_key(model, system, messages), length_asked_for(prompt))
+    key = _document_key(model, system, messages)
+    if json_schema is not None:
+        return _json_document(key, json.dumps(json_schema, sort_keys=True))
+    return generate(key, length_asked_for(prompt), style_asked_for(prompt))
 
 
 # -- planning replies -----------------------------------------------------------------------------
@@ -321,9 +337,12 @@ def plan_reply(body: Mapping[str, Any], state: ModelState) -> Reply:
     messages: list[Mapping[str, Any]] = body["messages"]
     is_prefill = messages[-1]["role"] == "assistant"
     if is_prefill:
-        refused = any(model.startswith(prefix) for prefix in state.refuse_prefill_models)
-        if refused or _thinking_on(body):
+        if any(model.startswith(prefix) for prefix in state.refuse_prefill_models):
             raise invalid(PREFILL_REFUSED)
+        if _thinking_on(body):
+            if state.strict:
+                _check_prefill_with_thinking(messages)
+            raise invalid(PREFILL_REFUSED)  # the API takes no prefill with thinking on
         prefix = content_text(messages[-1]["content"])
         if prefix != prefix.rstrip():
             raise invalid(TRAILING_WHITESPACE)
@@ -339,7 +358,133 @@ def plan_reply(body: Mapping[str, Any], state: ModelState) -> Reply:
     script = state.scripts.get(prompt) if prompt is not None else None
     if script is not None:
         return _scripted_reply(script, usage, state.message_number)
+    tool = forced_tool(body)
+    if tool is not None:
+        return _tool_reply(body, tool, usage, state.message_number)
     return _generated_reply(body, state, usage)
+
+
+def _check_prefill_with_thinking(messages: Sequence[Mapping[str, Any]]) -> None:
+    """With thinking on, a final assistant message must start with a thinking block (the API's 400)."""
+    index = len(messages) - 1
+    content = messages[index]["content"]
+    first = "text" if isinstance(content, str) else (content[0].get("type") if content else None)
+    if first not in ("thinking", "redacted_thinking"):
+        raise invalid(
+            f"messages.{index}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+            f"`{first}`. When `thinking` is enabled, a final `assistant` message must start with a thinking "
+            "block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you "
+            "include thinking blocks from previous turns. To avoid this requirement, disable `thinking`. "
+            "Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+        )
+
+
+def forced_tool(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The tool `tool_choice` forces (`any`: the first tool with an input_schema; `tool`: the named one)."""
+    choice = body.get("tool_choice")
+    if not isinstance(choice, dict) or choice.get("type") not in ("any", "tool"):
+        return None
+    tools = [tool for tool in body.get("tools") or [] if isinstance(tool, dict) and "input_schema" in tool]
+    if choice["type"] == "tool":
+        tools = [tool for tool in tools if tool.get("name") == choice.get("name")]
+    return tools[0] if tools else None
+
+
+def _tool_reply(
+    body: Mapping[str, Any], tool: Mapping[str, Any], usage: dict[str, int], message_number: int
+) -> Reply:
+    seed = _document_key(body["model"], body.get("system"), body["messages"]) + b"tool"
+    rng = random.Random(hashlib.sha256(seed).digest())
+    schema = tool.get("input_schema")
+    value = value_for_schema(schema if isinstance(schema, dict) else {}, rng)
+    block = _scripted_block(
+        {"type": "tool_use", "name": tool.get("name"), "input": value if isinstance(value, dict) else {}},
+        0,
+        message_number,
+    )
+    return Reply([block], "tool_use", None, {**usage, "output_tokens": max(1, len(block.pieces))})
+
+
+def value_for_schema(
+    schema: Mapping[str, Any], rng: random.Random, root: Mapping[str, Any] | None = None
+) -> Any:
+    """A value that fits the JSON schema (the common keywords: type, properties, items, enum, const,
+    anyOf/oneOf/allOf, $ref to $defs, minimum/maximum, minItems/maxItems, minLength/maxLength, format)."""
+    root = schema if root is None else root
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        return value_for_schema(target, rng, root)
+    if "const" in schema:
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return rng.choice(schema["enum"])
+    for keyword in ("anyOf", "oneOf", "allOf"):
+        options = schema.get(keyword)
+        if isinstance(options, list) and options:
+            return value_for_schema(options[0], rng, root)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind is None:
+        kind = "object" if "properties" in schema else "string"
+    if kind == "object":
+        properties = schema.get("properties") or {}
+        return {name: value_for_schema(sub, rng, root) for name, sub in properties.items()}
+    if kind == "array":
+        low = int(schema.get("minItems", 1))
+        high = max(low, min(int(schema.get("maxItems", 3)), low + 2))
+        items = schema.get("items")
+        item_schema: Mapping[str, Any] = items if isinstance(items, dict) else {}
+        return [value_for_schema(item_schema, rng, root) for _ in range(rng.randint(low, high))]
+    if kind == "integer":
+        least = int(schema.get("minimum", 0))
+        return rng.randint(least, int(schema.get("maximum", least + 100)))
+    if kind == "number":
+        floor = float(schema.get("minimum", 0))
+        return round(rng.uniform(floor, float(schema.get("maximum", floor + 100))), 2)
+    if kind == "boolean":
+        return rng.random() < 0.5
+    if kind == "null":
+        return None
+    return _string_for(schema, rng)
+
+
+def _string_for(schema: Mapping[str, Any], rng: random.Random) -> str:
+    formats = {
+        "date": "2026-01-01",
+        "date-time": "2026-01-01T00:00:00Z",
+        "email": "someone@example.com",
+        "uri": "https://example.com/",
+        "uuid": "00000000-0000-4000-8000-000000000000",
+    }
+    if schema.get("format") in formats:
+        return formats[schema["format"]]
+    from ._document import VOCABULARY
+
+    text = " ".join(rng.choices(VOCABULARY, k=rng.randint(2, 6)))
+    low, high = int(schema.get("minLength", 0)), schema.get("maxLength")
+    while len(text) < low:
+        text += " " + rng.choice(VOCABULARY)
+    return text[: int(high)] if isinstance(high, int) else text
+
+
+def _json_format(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema that `output_config.format` (or the older top-level `output_format`) asks for."""
+    config = body.get("output_config")
+    output_format = config.get("format") if isinstance(config, dict) else body.get("output_format")
+    if isinstance(output_format, dict) and output_format.get("type") == "json_schema":
+        schema = output_format.get("schema")
+        return schema if isinstance(schema, dict) else {}
+    return None
+
+
+@lru_cache(maxsize=32)
+def _json_document(seed: bytes, schema_json: str) -> Document:
+    value = value_for_schema(json.loads(schema_json), random.Random(seed))
+    return document_of(_json_pieces(json.dumps(value, ensure_ascii=False)))
 
 
 def continue_script(script: Script, written: object) -> Script:
@@ -370,12 +515,13 @@ def _reply_pieces(body: Mapping[str, Any], overlap: str) -> list[str]:
     system = body.get("system")
     messages: list[Mapping[str, Any]] = body["messages"]
     original = original_messages(messages)
+    schema = _json_format(body)
     if len(original) == len(messages):
-        return document_for(model, system, messages).pieces_from(0)
+        return document_for(model, system, messages, schema).pieces_from(0)
     written = content_text(messages[len(original)]["content"])
-    document = document_for(model, system, original)
+    document = document_for(model, system, original, schema)
     if not document.text.startswith(written):
-        fresh = document_for(model, system, messages).pieces_from(0)
+        fresh = document_for(model, system, messages, schema).pieces_from(0)
         if written and fresh and messages[-1]["role"] == "assistant":
             fresh[0] = " " + fresh[0]  # a prefill that is not ours: carry on after a space
         return fresh
@@ -517,7 +663,9 @@ def _scripted_block(block: Mapping[str, Any], index: int, message_number: int) -
         }
         final.update((key, value) for key, value in given.items() if key not in final)
         start = {**final, "input": {}}
-        return Block(start, final, "input_json_delta", _json_pieces(json.dumps(final["input"])))
+        # A call without arguments is one `partial_json: ""` delta, as the API sends it.
+        pieces = _json_pieces(json.dumps(final["input"])) if final["input"] != {} else [""]
+        return Block(start, final, "input_json_delta", pieces)
     return Block(given, given)
 
 

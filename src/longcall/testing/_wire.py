@@ -16,7 +16,6 @@ Event = tuple[bytes, int]  # (the event's bytes, output tokens it carries)
 
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'
 _PIECE_FIELDS = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
-_INPUT_USAGE = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 
 def encode_json(value: Any) -> bytes:
@@ -48,6 +47,7 @@ def stream_events(reply: Reply, *, message_id: str, model: str) -> list[Event]:
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
+        "stop_details": None,
         "usage": {**reply.usage, "output_tokens": 1},
     }
     events: list[Event] = [(sse("message_start", {"type": "message_start", "message": message}), 0)]
@@ -68,8 +68,9 @@ def stream_events(reply: Reply, *, message_id: str, model: str) -> list[Event]:
         for delta in block.raw_deltas:
             events.append((_delta(index, delta), 0))
         events.append((sse("content_block_stop", {"type": "content_block_stop", "index": index}), 0))
-    usage = {key: value for key, value in reply.usage.items() if key not in _INPUT_USAGE}
-    delta = {"stop_reason": reply.stop_reason, "stop_sequence": reply.stop_sequence}
+    # The API's message_delta usage is cumulative: input and cache counts again, with the final output count.
+    delta = {"stop_reason": reply.stop_reason, "stop_sequence": reply.stop_sequence, "stop_details": None}
+    usage = reply.usage
     events.append((sse("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}), 0))
     events.append((sse("message_stop", {"type": "message_stop"}), 0))
     return events
@@ -86,6 +87,7 @@ def message_body(reply: Reply, *, message_id: str, model: str) -> bytes:
             "content": [block.final for block in reply.blocks],
             "stop_reason": reply.stop_reason,
             "stop_sequence": reply.stop_sequence,
+            "stop_details": None,
             "usage": reply.usage,
         }
     )
