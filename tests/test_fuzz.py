@@ -29,7 +29,7 @@ from longcall._accumulate import ProtocolViolation, ServerReportedError
 from longcall._engine import Generation
 from longcall._retry import DeadlinePassed
 from longcall._seam import MAX_OVERLAP, Seam
-from longcall._sse import SSEDecoder
+from longcall._sse import EventTooLarge, SSEDecoder
 from longcall.testing import Emulator, Fault, Script
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -362,26 +362,58 @@ def test_sse_decoder_memory_is_bounded_by_the_input() -> None:
     assert peak < 4 * size, f"peak {peak:,} bytes for an {size:,}-byte line"
 
 
-def _line_limit_option() -> str | None:
-    """The name of the SSE decoder's size limit, once it has one (issue 11: a line or event larger than
-    a set limit raises a clear error instead of growing without end)."""
-    import inspect
-
-    for name in inspect.signature(SSEDecoder).parameters:
-        if "max" in name or "limit" in name:
-            return name
-    return None
+def _decode(body: bytes, chunks: list[bytes], max_size: int) -> list[tuple[str, bytes]] | str:
+    decoder = SSEDecoder(max_size=max_size)
+    try:
+        return [event for chunk in chunks for event in decoder.feed(chunk)] + decoder.flush()
+    except EventTooLarge:
+        return "too large"
 
 
-@pytest.mark.skipif(
-    _line_limit_option() is None, reason="SSEDecoder has no size limit yet (issue 11, item 3)"
+@SETTINGS
+@given(
+    st.lists(
+        st.sampled_from(
+            [b"data: ", b"event: x", b":", b"id: 1", b"\n", b"\r\n", b"\n\n", b"y" * 50, b"z" * 300]
+        ),
+        max_size=30,
+    ),
+    st.integers(1, 400),
+    st.lists(st.integers(0, 3000), max_size=20),
 )
+def test_the_size_limit_does_not_depend_on_the_chunking(
+    parts: list[bytes], max_size: int, cuts: list[int]
+) -> None:
+    """A line or event over the limit is refused however the bytes were split, and only then."""
+    body = b"".join(parts)
+    assert _decode(body, chunked(body, cuts), max_size) == _decode(body, [body], max_size)
+
+
 def test_a_line_over_the_limit_raises_a_clear_error() -> None:
-    option = _line_limit_option()
-    assert option is not None
-    decoder = SSEDecoder(**{option: 100_000})
-    with pytest.raises(Exception) as raised:
+    decoder = SSEDecoder(max_size=100_000)
+    with pytest.raises(EventTooLarge) as raised:
         for _ in range(100):
             decoder.feed(b"data: " + b"z" * 10_000)
-    assert isinstance(raised.value, (longcall.LongcallError, ValueError, ProtocolViolation))
-    assert "100" in str(raised.value) or "limit" in str(raised.value)
+    assert isinstance(raised.value, ProtocolViolation)
+    assert "100000 bytes" in str(raised.value)
+
+
+def test_an_event_over_policy_max_event_bytes_fails_the_call_clearly(emulator: Emulator) -> None:
+    """End to end: one 300 KB text delta against a 100 KB limit is a StreamProtocolError that says so."""
+    import anthropic
+
+    emulator.script("huge", Script(content=[{"type": "text", "text": "x" * 300_000}]))
+    policy = longcall.Policy(max_event_bytes=100_000, max_attempts=2, backoff_initial=0.01)
+    with (
+        longcall.wrap(
+            anthropic.Anthropic(base_url=emulator.url, api_key="k", max_retries=0), journal=None
+        ) as c,
+        pytest.raises(longcall.StreamProtocolError) as raised,
+    ):
+        c.messages.create(
+            model="claude-haiku-4-5",
+            max_tokens=100,
+            messages=[{"role": "user", "content": "huge"}],
+            longcall_policy=policy,
+        )
+    assert "100000 bytes" in str(raised.value)
