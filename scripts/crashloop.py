@@ -359,6 +359,7 @@ def run(
     rate: float = 300.0,
     kill_resume: float = 0.3,
     thorough: bool = True,
+    progress: bool = False,
 ) -> Totals:
     """Rounds until `kills` SIGKILLs landed on a running `longcall` (journaled or not). `thorough`
     finds each call with `longcall logs --json` and reads it back with `longcall show` too (slower:
@@ -386,6 +387,13 @@ def run(
             while loop.totals.total_kills < kills and number < kills * 4:
                 loop.round(number, kill_resume=kill_resume)
                 number += 1
+                if progress:
+                    print(
+                        f"  round {number}: {loop.totals.total_kills} kills, {loop.totals.exact} exact, "
+                        f"{len(loop.totals.problems)} problems",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             loop.finish()
         finally:
             emulator.close()
@@ -416,7 +424,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
     print(f"crash loop: seed {seed}", flush=True)
-    totals = run(kills=args.kills, seed=seed, words=args.words, rate=args.rate, kill_resume=args.kill_resume)
+    totals = run(
+        kills=args.kills,
+        seed=seed,
+        words=args.words,
+        rate=args.rate,
+        kill_resume=args.kill_resume,
+        progress=True,
+    )
     print(totals.summary())
     return 0 if totals.ok else 1
 
