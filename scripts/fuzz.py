@@ -23,6 +23,7 @@ every kind it hits. libFuzzer itself stops on a hang (`-timeout`, 10 s here) or 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import sys
@@ -44,6 +45,7 @@ with atheris.instrument_imports(include=["longcall"]):
     from longcall._sse import SSEDecoder
 
 TARGETS = ("sse", "engine", "seam")
+HAS_LIMIT = "max_size" in inspect.signature(SSEDecoder).parameters  # the size limit of issue 11
 ENGINE_RAISES = (ProtocolViolation, ServerReportedError, DeadlinePassed)
 
 
@@ -61,19 +63,27 @@ def _chunks(data: atheris.FuzzedDataProvider, body: bytes) -> list[bytes]:
     return pieces
 
 
+def _decode(body: bytes, chunks: list[bytes], max_size: int | None) -> list[tuple[str, bytes]] | str:
+    """The events, or "too large" when the decoder refuses a line or event over `max_size`."""
+    decoder = SSEDecoder() if max_size is None else SSEDecoder(max_size=max_size)
+    try:
+        return [event for chunk in chunks for event in decoder.feed(chunk)] + decoder.flush()
+    except ProtocolViolation as exc:  # EventTooLarge, where the decoder has a limit
+        if max_size is None:
+            raise
+        return f"too large: {type(exc).__name__}"
+
+
 def fuzz_sse(raw: bytes) -> None:
     data = atheris.FuzzedDataProvider(raw)
+    max_size = data.ConsumeIntInRange(1, 4000) if HAS_LIMIT and data.ConsumeBool() else None
     body = data.ConsumeBytes(data.remaining_bytes())
-    whole = SSEDecoder()
-    expected = whole.feed(body) + whole.flush()
-    pieces = SSEDecoder()
-    got = [
-        event for chunk in _chunks(atheris.FuzzedDataProvider(raw[:16]), body) for event in pieces.feed(chunk)
-    ]
-    got += pieces.flush()
+    expected = _decode(body, [body], max_size)
+    got = _decode(body, _chunks(atheris.FuzzedDataProvider(raw[:16]), body), max_size)
     if got != expected:
-        raise Finding("the events depend on the chunking")
-    if sum(len(payload) for _, payload in got) > len(body):
+        limit = "with" if max_size is not None else "without"
+        raise Finding(f"the events depend on the chunking, {limit} a size limit")
+    if isinstance(got, list) and sum(len(payload) for _, payload in got) > len(body):
         raise Finding("more data out than bytes in")
 
 
