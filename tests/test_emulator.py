@@ -632,7 +632,7 @@ def test_long_document_streams_fast(emulator: Emulator, raw: httpx2.Client) -> N
     started = time.monotonic()
     with raw.stream("POST", "/v1/messages", json=body) as response:
         size = sum(len(chunk) for chunk in response.iter_bytes())
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 6  # 0.7 s alone; the suite shares two cores with other work
     assert size > 50_000 * 100
     assert emulator.requests[-1].output_tokens_sent == 50_000
 

@@ -448,3 +448,52 @@ def test_lenient_mode_accepts_what_strict_refuses() -> None:
             "messages": [*ask(), {"role": "assistant", "content": "A"}],
         }
         assert raw.post("/v1/messages", json=prefill).status_code == 400  # prefill rules stay
+
+
+# -- text and thinking blocks sent back -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ([{"type": "text", "text": ""}], "messages: text content blocks must be non-empty"),
+        ([{"type": "text", "text": " \n"}], "messages: text content blocks must contain non-whitespace text"),
+        ("", "messages: text content blocks must be non-empty"),
+    ],
+)
+def test_text_blocks_must_hold_text(client: anthropic.Anthropic, content: Any, message: str) -> None:
+    messages: Any = [*ask(), {"role": "assistant", "content": content}, {"role": "user", "content": "More"}]
+    assert refused(client, messages=messages) == bad_request(message)
+    # A final assistant message that is an empty string asks for a reply from scratch.
+    empty_final: Any = [*ask(), {"role": "assistant", "content": ""}]
+    assert client.messages.create(model=MODEL, max_tokens=5, messages=empty_final).content
+
+
+def test_thinking_blocks_come_first_and_need_thinking_on_in_a_final_message(
+    client: anthropic.Anthropic,
+) -> None:
+    thinking: Any = {"type": "enabled", "budget_tokens": 1024}
+    first = client.messages.create(model=MODEL, max_tokens=2000, messages=ask(), thinking=thinking)
+    block = first.content[0].to_dict()
+    text = {"type": "text", "text": "Done."}
+    after_text: Any = [
+        *ask(),
+        {"role": "assistant", "content": [text, block]},
+        {"role": "user", "content": "More"},
+    ]
+    assert refused(client, max_tokens=2000, messages=after_text, thinking=thinking) == bad_request(
+        "messages.1.content.0: If an assistant message contains any thinking blocks, the first block must be "
+        "thinking or redacted_thinking. Found text."
+    )
+    final: Any = [*ask(), {"role": "assistant", "content": [block, {"type": "text", "text": "The"}]}]
+    assert refused(client, messages=final) == bad_request(
+        "messages.1.content.0: When thinking is disabled, an `assistant` message in the final position "
+        "cannot contain `thinking`. To use thinking blocks, enable `thinking` in your request."
+    )
+    # Earlier turns may keep their thinking with thinking off.
+    earlier: Any = [
+        *ask(),
+        {"role": "assistant", "content": [block, text]},
+        {"role": "user", "content": "More"},
+    ]
+    assert client.messages.create(model=MODEL, max_tokens=5, messages=earlier).content

@@ -269,6 +269,7 @@ def test_no_secret_ever_reaches_the_file(emulator: Emulator, journal: Journal):
 
 def test_the_file_and_its_folder_are_private(emulator: Emulator, journal: Journal):
     client_for(emulator, journal).messages.create(**params(50))
+    journal.flush()  # the writer thread creates the file
 
     assert stat.S_IMODE(journal.path.stat().st_mode) == 0o600
     assert stat.S_IMODE(journal.path.parent.stat().st_mode) == 0o700
@@ -572,3 +573,96 @@ def _dead_pid() -> int:
         os._exit(0)
     os.waitpid(pid, 0)
     return pid
+
+
+def test_a_resumed_call_replays_the_same_request_sampling_parameters_included(
+    emulator: Emulator, journal: Journal
+):
+    # SDK 2.x sends sampling parameters only through extra_body (its create() has no temperature)
+    call = params(1500, stop_sequences=["never appears"], metadata={"user_id": "u-7"})
+    emulator.add_faults(Fault(drop_after_bytes=20_000))
+    client = client_for(emulator, journal, policy=longcall.Policy(max_attempts=1))
+    with pytest.raises(GenerationFailed) as failed:
+        client.messages.create(**call, extra_body={"temperature": 0.3, "top_k": 7})
+    first = emulator.requests[-1].body
+
+    message = resume(
+        failed.value.call_id, anthropic.Anthropic(base_url=emulator.url, api_key=SECRET), journal=journal
+    )
+
+    again = emulator.requests[-1].body
+    assert message.content[0].text == emulator.document(call)
+    assert first["top_k"] == 7 and first["temperature"] == 0.3
+    unchanged = {k: v for k, v in first.items() if k not in ("messages", "max_tokens")}
+    assert {k: again.get(k) for k in unchanged} == unchanged
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_an_on_attempt_hook_that_raises_leaves_the_call_recorded(
+    emulator: Emulator, journal: Journal, driver: str
+):
+    call = params(300)
+
+    def hook(attempt) -> None:
+        raise RuntimeError("the caller's hook broke")
+
+    if driver == "sync":
+        with pytest.raises(RuntimeError, match="hook broke"):
+            client_for(emulator, journal, on_attempt=hook).messages.create(**call)
+    else:
+
+        async def go() -> None:
+            client = longcall.wrap(
+                anthropic.AsyncAnthropic(base_url=emulator.url, api_key=SECRET),
+                journal=journal,
+                on_attempt=hook,
+            )
+            try:
+                await client.messages.create(**call)
+            finally:
+                await client.close()
+
+        with pytest.raises(RuntimeError, match="hook broke"):
+            asyncio.run(go())
+
+    (record,) = journal.recent()
+    assert (record.status, record.text) == ("done", emulator.document(call))
+    assert record.message is not None and record.message["stop_reason"] == "end_turn"
+
+
+def test_an_on_attempt_hook_that_raises_before_a_retry_leaves_what_arrived(
+    emulator: Emulator, journal: Journal
+):
+    emulator.add_faults(Fault(drop_after_bytes=6000))
+
+    def hook(attempt) -> None:
+        raise RuntimeError("the caller's hook broke")
+
+    with pytest.raises(RuntimeError, match="hook broke"):
+        client_for(emulator, journal, on_attempt=hook).messages.create(**params(800))
+
+    (record,) = journal.recent()
+    assert record.status == "failed" and "hook broke" in (record.error or "")
+    assert record.text and emulator.document(params(800)).startswith(record.text)
+
+
+def test_migrating_moves_large_stored_prompts_into_blobs(tmp_path: Path):
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db, target=4)
+    document = "the harbor's tide table, row after row. " * 400
+    stored = {**params(50), "system": document}
+    for call_id in ("a1", "a2"):
+        db.execute(
+            "INSERT INTO calls (id, created_at, updated_at, model, params, status)"
+            " VALUES (?, 1, 1, ?, ?, 'done')",
+            (call_id, MODEL, json.dumps(stored)),
+        )
+    db.close()
+
+    journal = Journal(path)
+    assert journal.get("a1").params == stored  # type: ignore[union-attr]
+    assert journal.get("a2").params == stored  # type: ignore[union-attr]
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 1
+        assert all(document not in row[0] for row in raw.execute("SELECT params FROM calls"))

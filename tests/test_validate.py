@@ -228,6 +228,15 @@ INVALID = {
         params(system=["Be brief."]),
         "system[0] must be a text block {'type': 'text', 'text': ...}.",
     ),
+    "whitespace-only text block": (
+        params(messages=[user([{"type": "text", "text": " \n"}])]),
+        "messages[0].content[0].text is only whitespace, which the API refuses; remove the block or put text "
+        "in it.",
+    ),
+    "whitespace-only content": (
+        params(messages=[user(), assistant("  "), user("More")]),
+        "messages[1].content is only whitespace, which the API refuses; put text in it.",
+    ),
     "temperature above 1": (
         params(temperature=1.5, **OLD),
         "temperature must be a number from 0 to 1, got 1.5.",

@@ -257,6 +257,8 @@ class Accumulator:
         self.removed_overlap = ""  # what the model repeated at the seam and was removed, this attempt
         self.generated: list[str] = []  # the text, thinking and JSON the server streamed, this attempt
         self._held_stop: tuple[Block, dict[str, Any]] | None = None  # emit mode: see the docstring
+        self._pending_start: tuple[Block, dict[str, Any]] | None = None  # a seam's new block, not yet shown
+        self._gap_block: Block | None = None  # a new block after a finished one: empty if only whitespace
         self._map: dict[int, Block] = {}
         self._continuation: Continuation | None = None
         self._first_attempt = True
@@ -431,11 +433,15 @@ class Accumulator:
             out = {**event, "index": block.index} if block.index != index else event
             if block.type == "text":
                 self._release_provisional()
-                self.out.append(out)
+                if seam is not None:  # it may hold nothing new (only the whitespace): wait for text
+                    self._pending_start = (block, out)
+                else:
+                    self.out.append(out)
             else:
                 block.held = [out]  # a resume may drop it: held until a text block follows
         if seam is not None:
             block.seam = seam
+            self._gap_block = block
             block.start = {**start, "text": ""}
             if start.get("text"):
                 self._append_text(block, start["text"])
@@ -466,6 +472,9 @@ class Accumulator:
                 block.held = None
 
     def _out(self, block: Block, event: dict[str, Any]) -> None:
+        if self._pending_start is not None and self._pending_start[0] is block:
+            self.out.append(self._pending_start[1])
+            self._pending_start = None
         if block.held is not None:
             if event.get("type") == "content_block_delta":
                 held = HeldEvent(event)
@@ -489,6 +498,9 @@ class Accumulator:
                 if self.emit:
                     if block.type == "text":
                         self._release_stop()
+                        if self._pending_start is not None and self._pending_start[0] is block:
+                            self.out.append(self._pending_start[1])
+                            self._pending_start = None
                         self.out.append({"type": "content_block_stop", "index": block.index})
                     else:
                         self._out(block, {"type": "content_block_stop", "index": block.index})
@@ -511,8 +523,19 @@ class Accumulator:
             if kept:
                 block.text.append(kept)
                 self._live_text(block, live)
+        if block is self._gap_block:
+            self._gap_block = None
+            if not block.text_value() and not block.citations and block is self.blocks[-1]:
+                # A continuation's first block held only the whitespace already in the block before.
+                self.blocks.pop()
+                block.closed = True
+                self._pending_start = None
+                return
         block.close()
         if self.emit and block.index >= 0:
+            if self._pending_start is not None and self._pending_start[0] is block:
+                self.out.append(self._pending_start[1])
+                self._pending_start = None
             stop = {"type": "content_block_stop", "index": block.index}
             if block.type == "text" and block.held is None:
                 self._release_stop()

@@ -153,6 +153,10 @@ def _check_messages(params: Mapping[str, Any]) -> None:
                 raise InvalidRequest(
                     f"{where}.content is empty; only a final assistant message may be empty."
                 )
+            if content and not content.strip() and not final_assistant:
+                raise InvalidRequest(
+                    f"{where}.content is only whitespace, which the API refuses; put text in it."
+                )
             if final_assistant and content != content.rstrip():
                 raise InvalidRequest(
                     f"{where}.content ends with whitespace, which the API refuses in a final "
@@ -176,6 +180,11 @@ def _check_messages(params: Mapping[str, Any]) -> None:
                 text = _field(block, "text")
                 if not isinstance(text, str) or not text:
                     raise InvalidRequest(f"{at}.text must be a non-empty string, got {text!r}.")
+                if not text.strip() and not final_assistant:
+                    raise InvalidRequest(
+                        f"{at}.text is only whitespace, which the API refuses; remove the block or put text "
+                        "in it."
+                    )
                 if final_assistant and position == len(content) - 1 and text != text.rstrip():
                     raise InvalidRequest(
                         f"{at}.text ends with whitespace, which the API refuses in a final "

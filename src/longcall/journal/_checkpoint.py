@@ -31,7 +31,7 @@ def _lists(block: Block) -> tuple[list[str], list[str], list[str]]:
 
 
 class _Mark:
-    __slots__ = ("block", "start", "lists", "counts", "closed")
+    __slots__ = ("block", "start", "lists", "counts", "closed", "skeleton")
 
     def __init__(self, block: Block) -> None:
         self.block = block
@@ -39,6 +39,7 @@ class _Mark:
         self.lists = _lists(block)
         self.counts = [-1, -1, -1]  # parts handed out; -1: not even the start's own text yet
         self.closed = False  # the skeleton of the block, closed, was handed out
+        self.skeleton = ""  # the last skeleton handed out: unchanged ones are not written again
 
     def matches(self, block: Block) -> bool:
         return (
@@ -86,8 +87,9 @@ class Checkpoint:
 class Progress:
     """What of one call's blocks the journal has already been given."""
 
-    def __init__(self) -> None:
+    def __init__(self, losses: int = 0) -> None:
         self.marks: list[_Mark] = []
+        self.losses = losses  # the journal's count of failed writes when this began
 
     def take(self, blocks: list[Block], head: dict[str, Any]) -> Checkpoint:
         """The checkpoint of `blocks` since the last one (`head` is the message without content)."""
@@ -115,7 +117,10 @@ class Progress:
                 mark.counts[slot] = len(parts)
                 if text:
                     checkpoint.chunks.append((position, name, text))
-            checkpoint.skeletons.append((position, dumps(skeleton(block))))
+            shape = dumps(skeleton(block))
+            if shape != mark.skeleton:
+                checkpoint.skeletons.append((position, shape))
+                mark.skeleton = shape
             mark.closed = block.closed
         return checkpoint
 

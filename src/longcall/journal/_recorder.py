@@ -41,6 +41,7 @@ Write = Callable[[sqlite3.Connection], None]
 _STOP = object()
 _RETRY_LIMIT = 0.5  # seconds between two tries while another process holds the write lock
 _EXIT_WAIT = 10.0  # seconds the interpreter's exit waits for what is queued
+_GATHER = 0.005  # seconds the writer waits after a first write for others to come with it
 
 
 class JournalWarning(UserWarning):
@@ -83,6 +84,7 @@ class Recorder:
         self._failure: BaseException | None = None
         self._warned = False
         self._progress: dict[str, Progress] = {}  # per call; touched only by the call's own thread
+        self._losses = 0  # writes that failed so far
         self._runs: dict[str, int] = {}  # the writer's: which run of a call its attempts belong to
         self._finishing: set[str] = set()  # calls whose call_ended is queued
         self._call_ended_in_batch = False
@@ -106,6 +108,7 @@ class Recorder:
     def _write_loop(self, jobs: queue.SimpleQueue[Any]) -> None:
         while True:
             batch = [jobs.get()]
+            time.sleep(_GATHER)  # let what comes with it arrive: one transaction, one wake-up for all
             while True:
                 try:
                     batch.append(jobs.get_nowait())
@@ -141,10 +144,7 @@ class Recorder:
                         if db.in_transaction:
                             db.execute("ROLLBACK")
                         raise
-                    if self._call_ended_in_batch:
-                        self._call_ended_in_batch = False
-                        self._enforce_cap()
-                return
+                break
             except Exception as exc:  # noqa: BLE001 - the writer never dies
                 if _busy(exc):  # another process holds the write lock: wait for it, drop nothing
                     time.sleep(pause)
@@ -152,10 +152,17 @@ class Recorder:
                     continue
                 self._failed(exc)
                 return
+        if self._call_ended_in_batch:  # after the commit: a failure here must not write the batch again
+            self._call_ended_in_batch = False
+            try:
+                self._enforce_cap()
+            except Exception as exc:  # noqa: BLE001 - the calls are recorded; only the cap waits
+                self._failed(exc)
 
     def _failed(self, exc: BaseException) -> None:
         if self._failure is None:
             self._failure = exc
+        self._losses += 1  # what was lost may include checkpoints: the next ones start afresh
 
     def _surface(self) -> None:
         """Warn, on the caller's thread, about a write that failed in the writer."""
@@ -201,7 +208,9 @@ class Recorder:
     def checkpoint(self, call: Generation) -> None:
         """Queue what arrived since the last checkpoint (the engine decides when: see `Policy`)."""
         self._surface()
-        progress = self._progress.setdefault(call.call_id, Progress())
+        progress = self._progress.get(call.call_id)
+        if progress is None or progress.losses != self._losses:  # a first, or after a lost write
+            progress = self._progress[call.call_id] = Progress(self._losses)
         head = head_so_far(call)
         snapshot = progress.take(call.acc.blocks, head)
         self.bytes_queued += snapshot.size()
@@ -240,14 +249,11 @@ class Recorder:
         self._queue_end(call, status_of(message, error), error_text(error), provisional=False)
 
     def _queue_end(self, call: Generation, status: str, error: str | None, *, provisional: bool) -> None:
-        call_id, model, final, now, pid = (
-            call.call_id,
-            str(call.params.get("model")),
-            message_so_far(call),
-            time.time(),
-            os.getpid(),
-        )
+        call_id, model, now, pid = call.call_id, str(call.params.get("model")), time.time(), os.getpid()
         created, params, policy = call.started_wall, call.params, policy_dict(call.policy)
+        # A finished call's accumulator changes no more: the provisional end, usually not needed,
+        # reads it in the writer; the final one snapshots it here.
+        final = None if provisional else message_so_far(call)
 
         def write(db: sqlite3.Connection) -> None:
             if provisional and call_id in self._finishing:
@@ -256,7 +262,8 @@ class Recorder:
                 self._finishing.discard(call_id)
                 self._runs.pop(call_id, None)
                 self._call_ended_in_batch = True
-            self._write_end(db, call_id, model, status, final, error, now, pid, created, params, policy)
+            message = final if final is not None else message_so_far(call)
+            self._write_end(db, call_id, model, status, message, error, now, pid, created, params, policy)
 
         self._submit(write)
 
@@ -326,7 +333,9 @@ class Recorder:
     def _write_attempt(self, db: sqlite3.Connection, call_id: str, number: int, data: dict[str, Any]) -> None:
         if db.execute("SELECT 1 FROM calls WHERE id = ?", (call_id,)).fetchone():
             db.execute(
-                "INSERT OR REPLACE INTO attempts (call_id, run, number, data) VALUES (?, ?, ?, ?)",
+                # an upsert changes the row in place (a REPLACE deletes and inserts: more pages)
+                """INSERT INTO attempts (call_id, run, number, data) VALUES (?, ?, ?, ?)
+                   ON CONFLICT (call_id, run, number) DO UPDATE SET data = excluded.data""",
                 (call_id, self._runs.get(call_id, 1), number, dumps(data)),
             )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -14,8 +15,17 @@ from .._policy import Policy
 STATUSES = ("streaming", "done", "failed", "interrupted")  # what `CallRecord.status` can be
 
 
+@functools.lru_cache(maxsize=64)
+def _policy_items(policy: Policy) -> tuple[tuple[str, Any], ...]:
+    return tuple(dataclasses.asdict(policy).items())
+
+
 def policy_dict(policy: Policy) -> dict[str, Any]:
-    return dataclasses.asdict(policy)
+    """The policy's fields (a frozen, hashable dataclass: converted once, not once per write)."""
+    try:
+        return dict(_policy_items(policy))
+    except TypeError:  # a field that is not hashable
+        return dataclasses.asdict(policy)
 
 
 def policy_from(data: dict[str, Any] | None) -> Policy | None:

@@ -20,6 +20,7 @@ import os
 import sqlite3
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 from .._errors import JournalError
 from ._blobs import internalize
 from ._checkpoint import restore_content
-from ._recorder import Recorder
+from ._recorder import JournalWarning, Recorder
 from ._records import COLUMNS, CallRecord, record_from_row, removable
 from ._schema import migrate, refuse_newer
 
@@ -121,15 +122,21 @@ class Journal(Recorder):
         """The per-user journal (at `default_path()`), or None when `LONGCALL_JOURNAL=off` (also "0",
         "false", "no"): then `wrap()` and the `longcall` command record nothing.
 
-        `LONGCALL_JOURNAL_MAX_BYTES` ("500MB", "2G", bytes) sets its size cap.
-
-        Raises:
-            ValueError: `LONGCALL_JOURNAL_MAX_BYTES` is not a size.
+        `LONGCALL_JOURNAL_MAX_BYTES` ("500MB", "2G", bytes) sets its size cap; a value that is not a
+        size warns (`JournalWarning`) and sets none (a setting never stops a generation).
         """
         if os.environ.get("LONGCALL_JOURNAL", "").strip().lower() in _OFF:
             return None
         cap = os.environ.get("LONGCALL_JOURNAL_MAX_BYTES", "").strip()
-        return cls(cls.default_path(), max_bytes=parse_size(cap) if cap else None)
+        max_bytes = None
+        if cap:
+            try:
+                max_bytes = parse_size(cap)
+            except ValueError as exc:
+                warnings.warn(
+                    f"LONGCALL_JOURNAL_MAX_BYTES: {exc} The journal has no size cap.", JournalWarning, 2
+                )
+        return cls(cls.default_path(), max_bytes=max_bytes)
 
     def __repr__(self) -> str:
         return f"Journal({str(self._path)!r})"

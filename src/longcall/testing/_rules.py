@@ -105,8 +105,35 @@ def check_messages_request(
             f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. "
             f"Found {breakpoints}."
         )
+    _check_text_blocks(body["messages"])
     _check_thinking(body, info, betas, count_only=count_only)
-    _check_thinking_blocks(body["messages"])
+    _check_thinking_blocks(body["messages"], thinking_on=_thinking_on(body))
+
+
+def _thinking_on(body: Mapping[str, Any]) -> bool:
+    thinking = body.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+
+
+def _check_text_blocks(messages: Sequence[Mapping[str, Any]]) -> None:
+    """Text blocks must hold text: empty ones and whitespace-only ones are refused (a final assistant
+    string may be empty: that asks for a reply from scratch)."""
+    last = len(messages) - 1
+    for index, message in enumerate(messages):
+        content = message["content"]
+        if isinstance(content, str):
+            if index == last and message["role"] == "assistant":
+                continue
+            blocks: list[Any] = [{"type": "text", "text": content}]
+        else:
+            blocks = content
+        for block in blocks:
+            if block.get("type") != "text" or not isinstance(block.get("text"), str):
+                continue
+            if not block["text"]:
+                raise invalid("messages: text content blocks must be non-empty")
+            if not block["text"].strip():
+                raise invalid("messages: text content blocks must contain non-whitespace text")
 
 
 def _check_thinking(
@@ -140,12 +167,29 @@ def _check_thinking(
         )
 
 
-def _check_thinking_blocks(messages: Sequence[Mapping[str, Any]]) -> None:
-    """Thinking blocks sent back need their signature, unchanged (the emulator's own can be checked)."""
+def _check_thinking_blocks(messages: Sequence[Mapping[str, Any]], *, thinking_on: bool) -> None:
+    """Thinking blocks sent back come first in their message, with their signature, unchanged (the
+    emulator's own signatures can be checked), and not in a final assistant message with thinking off."""
+    last = len(messages) - 1
     for index, message in enumerate(messages):
         content = message["content"]
         if message["role"] != "assistant" or not isinstance(content, list):
             continue
+        kinds = [block.get("type") for block in content]
+        thinking_kinds = ("thinking", "redacted_thinking")
+        if any(kind in thinking_kinds for kind in kinds):
+            if kinds[0] not in thinking_kinds:
+                raise invalid(
+                    f"messages.{index}.content.0: If an assistant message contains any thinking blocks, the "
+                    f"first block must be thinking or redacted_thinking. Found {kinds[0]}."
+                )
+            if index == last and not thinking_on:
+                position = next(i for i, kind in enumerate(kinds) if kind in thinking_kinds)
+                raise invalid(
+                    f"messages.{index}.content.{position}: When thinking is disabled, an `assistant` message "
+                    "in the final position cannot contain `thinking`. To use thinking blocks, enable "
+                    "`thinking` in your request."
+                )
         for position, block in enumerate(content):
             if block.get("type") != "thinking":
                 continue
