@@ -57,10 +57,10 @@ def console(height: int = 25) -> Console:
     return Console(file=io.StringIO(), width=80, height=height, color_system=None)
 
 
-def follow(view) -> Generation:
+def follow(view, policy: longcall.Policy | None = None) -> Generation:
     gen = Generation(
         dict(PARAMS),
-        longcall.Policy(),
+        policy or longcall.Policy(),
         hooks=Hooks(**view.hooks(), observers=[view]),
         now=0.0,
         wall=0.0,
@@ -108,32 +108,66 @@ def test_resumes_appear_in_the_status_line():
     assert note.startswith("⟳ resuming after: the connection failed")
 
 
-def test_only_the_tail_of_a_long_text_is_rendered_live():
+def printed(view: LiveView) -> str:
+    """What the view printed to its console: the scrollback."""
+    return view.console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_finished_paragraphs_go_to_the_scrollback_and_only_the_one_being_written_is_live():
     view = LiveView(console=console(height=20), clock=Clock())
     gen = follow(view)
     gen.feed(start_events(text=""), 0.0)
+    gen.feed(delta("text_delta", "# The harbor\nFirst paragraph, about the tide"), 0.0)
+    gen.feed(delta("text_delta", "s.\n\nSecond paragraph, still being wr"), 0.0)
+
+    assert "The harbor" in printed(view) and "First paragraph, about the tides." in printed(view)
+    live = shown(view)
+    assert "Second paragraph, still being wr" in live and "First paragraph" not in live
+
     for line in range(5000):
         gen.feed(delta("text_delta", f"line {line}\n\n"), 0.0)
 
-    screen = shown(view)
+    live = shown(view)
+    assert len(live.splitlines()) <= 19  # one row left for the cursor
+    assert "line 4998" in printed(view) and "line 4999" not in live  # finished: printed once
+    assert len(view._tail(60)) < 60 * 80 * 2  # what is rendered live is bounded
 
-    assert len(screen.splitlines()) <= 19  # one row left for the cursor
-    assert "line 4999" in screen and "line 4000" not in screen
-    assert len(view._tail(60)) < 60 * 80 * 2  # what is rendered is bounded, however long the text
+
+def test_a_long_paragraph_without_blank_lines_stays_live_until_it_ends_and_its_tail_fits():
+    view = LiveView(console=console(height=12), clock=Clock())
+    gen = follow(view)
+    gen.feed(start_events(text=""), 0.0)
+    for number in range(300):
+        gen.feed(delta("text_delta", f"sentence {number} of one paragraph. "), 0.0)
+
+    assert "sentence" not in printed(view)
+    assert len(shown(view).splitlines()) <= 11 and "sentence 299" in shown(view)
 
 
-def test_a_code_fence_left_open_above_the_tail_is_reopened():
+def test_a_code_block_is_printed_whole_once_closed_and_reopened_in_its_live_tail():
     view = LiveView(console=console(height=15), clock=Clock())
     gen = follow(view)
     gen.feed(start_events(text=""), 0.0)
     gen.feed(delta("text_delta", "Intro\n\n``"), 0.0)
     gen.feed(delta("text_delta", "`python\n"), 0.0)  # a fence split across deltas
     for number in range(200):
-        gen.feed(delta("text_delta", f"x = {number}\n"), 0.0)
+        gen.feed(delta("text_delta", f"x = {number}\n" + ("\n" if number == 5 else "")), 0.0)
 
-    assert view._tail(10).startswith("```\n")
+    assert "Intro" in printed(view) and "x = 1" not in printed(view)  # a blank line inside code: no cut
+    assert view._tail(10).startswith("```python\n")
     gen.feed(delta("text_delta", "```\nAfter the code.\n"), 0.0)
+    assert "x = 199" in printed(view) and "```" not in printed(view)  # rendered as code, not as fences
     assert view._tail(1) == "After the code.\n"  # below the block: nothing to reopen
+
+
+def test_plain_text_goes_to_the_scrollback_line_by_line():
+    view = LiveView(console=console(), clock=Clock(), markdown=False)
+    gen = follow(view)
+    gen.feed(start_events(text=""), 0.0)
+    gen.feed(delta("text_delta", "one\ntwo\nthr"), 0.0)
+
+    assert printed(view).splitlines() == ["one", "two"]
+    assert "thr" in shown(view)
 
 
 def test_thinking_is_shown_apart_then_folded_and_tool_input_streams():
@@ -149,17 +183,38 @@ def test_thinking_is_shown_apart_then_folded_and_tool_input_streams():
     gen.feed(delta("input_json_delta", 'st"}', index=1), 0.0)
     screen = shown(view)
 
-    assert "✻ thought for ~" in screen and "First, the tides." not in screen
+    assert "✻ thought for ~" in printed(view) and "First, the tides." not in screen + printed(view)
     assert "⚙ get_tides input" in screen and '{"port": "Brest"}' in screen
+    gen.feed(sse({"type": "content_block_stop", "index": 1}), 0.0)
+    gen.feed(start_events(index=2, text=""), 0.0)
+    gen.feed(delta("text_delta", "Done.", index=2), 0.0)
+    assert "⚙ get_tides: 17 characters of input" in printed(view)
 
 
-def test_print_result_shows_the_whole_text_and_a_summary():
+def test_a_seam_leaves_a_marker_in_the_scrollback():
+    view = LiveView(console=console(), clock=Clock(), seams=True)
+    gen = follow(view)
+    gen.feed(start_events(text=""), 0.0)
+    gen.feed(delta("text_delta", "Before the break, a half wo"), 0.0)
+    gen.end(ConnectionResetError("reset"), 0.0, 0.0)
+    gen.request(0.0, 0.0)
+    gen.feed(MESSAGE_START, 0.0)
+    gen.feed(start_events(text=""), 0.0)
+    gen.feed(delta("text_delta", "rd and more."), 0.0)
+
+    lines = printed(view).splitlines()
+    marker = next(line for line in lines if line.startswith("⟳"))
+    assert marker.startswith("⟳ connection dropped at ") and marker.endswith("· resumed by prefill")
+    assert "Before the break, a half" in printed(view).split("⟳")[0]
+
+
+def test_print_result_prints_the_rest_of_the_message_and_a_summary():
     out = console()
     clock = Clock()
     view = LiveView(console=out, clock=clock, markdown=False)
     gen = follow(view)
     gen.feed(start_events(text=""), 0.0)
-    gen.feed(delta("text_delta", "The whole answer."), 0.0)
+    gen.feed(delta("text_delta", "The first line.\nThe whole answer."), 0.0)
     gen.feed(sse({"type": "content_block_stop", "index": 0}), 0.0)
     gen.feed(
         sse({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 4}}),
@@ -171,25 +226,94 @@ def test_print_result_shows_the_whole_text_and_a_summary():
 
     view.print_result(message)
 
-    printed = out.file.getvalue()  # type: ignore[attr-defined]
-    assert "The whole answer." in printed
-    assert "done (end_turn) · 4 output tokens · 10 input · $0.0000 · 1:05 · 1 attempt" in printed
-    assert f"longcall show {gen.call_id}" in printed
+    lines = out.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert lines[:2] == ["The first line.", "The whole answer."]  # each once
+    assert "done (end_turn) · 4 output tokens · 10 input · $0.0000 · 1:05 · 1 attempt" in lines[2]
+    assert f"longcall show {gen.call_id}" in lines[3]
 
 
-def test_the_pipe_view_writes_only_text_to_stdout():
+def test_the_status_line_keeps_cost_and_attempts_on_narrow_screens():
+    from longcall.display import format_status
+
+    attempts = [longcall.Attempt(1), longcall.Attempt(2, kind="resume")]
+    lines = {
+        width: format_status(
+            tokens=12_345,
+            estimated=True,
+            limit=64_000,
+            rate=51.2,
+            elapsed=125,
+            attempts=attempts,
+            cost=0.1234,
+            width=width,
+        )
+        for width in (100, 60, 40, 30, 10)
+    }
+
+    assert lines[100] == "~12,345 / 64,000 tokens · 51 tok/s · 2:05 · 2 attempts (1 resume) · $0.1234"
+    for width in (60, 40, 30):
+        assert len(lines[width]) <= width and "$0.1234" in lines[width], lines[width]
+        assert "2 att" in lines[width]
+    assert "~12,345" in lines[60] and "tok/s" in lines[60]
+    assert len(lines[10]) <= 10
+
+
+def test_the_live_count_is_calibrated_by_the_servers_count_once_an_attempt_ended():
+    view = LiveView(console=console(), clock=Clock(), markdown=False)
+    gen = follow(view, longcall.Policy(continue_on_max_tokens=True))
+    gen.feed(start_events(text=""), 0.0)
+    gen.feed(delta("text_delta", "x" * 800), 0.0)  # 200 tokens at 4 characters a token
+    assert view.tokens() == 200 and view.tokens_estimated()
+    gen.feed(sse({"type": "content_block_stop", "index": 0}), 0.0)
+    gen.feed(
+        sse(
+            {"type": "message_delta", "delta": {"stop_reason": "max_tokens"}, "usage": {"output_tokens": 100}}
+        ),
+        0.0,
+    )
+    gen.feed(sse({"type": "message_stop"}), 0.0)
+    gen.end(None, 0.0, 0.0)  # the server said 100 tokens: 8 characters each; the call goes on
+    assert not gen.finished
+    gen.request(0.0, 0.0)
+    gen.feed(MESSAGE_START, 0.0)
+    gen.feed(start_events(text=""), 0.0)
+    gen.feed(delta("text_delta", "y" * 80), 0.0)
+
+    assert view.tokens() == 100 + 10
+
+
+def test_the_pipe_view_writes_only_text_to_stdout_and_holds_back_an_unfinished_word():
     out, err = io.StringIO(), io.StringIO()
     view = PipeView(out=out, err=err, clock=Clock())
     view.seed("Saved. ")
     gen = follow(view)
     gen.feed(start_events(text=""), 0.0)
-    gen.feed(delta("text_delta", "New."), 0.0)
+    gen.feed(delta("text_delta", "New wo"), 0.0)
+    assert out.getvalue() == "Saved. New "  # "wo" may be generated again differently
     gen.end(ConnectionResetError("reset"), 0.0, 0.0)
 
-    assert out.getvalue() == "Saved. New."
     notes = err.getvalue().splitlines()
     assert notes[0].startswith(f"longcall: call {gen.call_id} started (claude-haiku-4-5, max_tokens 64,000)")
-    assert notes[1].startswith("longcall: attempt 1 ended after") and notes[1].endswith("trying again")
+    assert notes[1].startswith("longcall: attempt 1 ended after") and "trying again" in notes[1]
+
+
+def test_the_pipe_view_ends_with_exactly_the_messages_text():
+    out, err = io.StringIO(), io.StringIO()
+    view = PipeView(out=out, err=err, clock=Clock())
+    gen = follow(view)
+    gen.feed(start_events(text=""), 0.0)
+    gen.feed(delta("text_delta", "一二三四五六七八九十" * 10), 0.0)  # no spaces: held back 48 at most
+    assert len(out.getvalue()) == 100 - 48
+    gen.feed(sse({"type": "content_block_stop", "index": 0}), 0.0)
+    gen.feed(
+        sse({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}}),
+        0.0,
+    )
+    gen.feed(sse({"type": "message_stop"}), 0.0)
+    gen.end(None, 0.0, 0.0)
+
+    assert out.getvalue() == "一二三四五六七八九十" * 10  # a StringIO is no terminal: no newline added
+    assert "differs" not in err.getvalue()
 
 
 def test_estimates_and_summaries():
@@ -215,3 +339,18 @@ def test_importing_longcall_does_not_import_rich():
     code = "import sys, longcall; print('rich' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_while_waiting_to_retry_the_note_counts_down_and_names_the_host():
+    clock = Clock()
+    view = LiveView(console=console(), clock=clock, host="api.example.com")
+    gen = follow(view)
+    gen.end(ConnectionResetError("refused"), 0.0, 0.0)  # nothing arrived: a backoff before the retry
+    assert gen.next_delay and gen.next_delay > 0.2
+    clock.now += 0.1
+
+    *_, note, status = shown(view).splitlines()
+
+    left = gen.next_delay - 0.1
+    assert note.startswith(f"⟳ retrying (api.example.com) in {left:.1f} s after: the connection failed")
+    assert "1 attempt" in status

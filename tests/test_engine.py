@@ -169,3 +169,128 @@ def test_public_names() -> None:
     modules = {name for name in public if type(getattr(longcall, name)).__name__ == "module"}
     assert sorted(longcall.__all__) == longcall.__all__
     assert set(longcall.__all__) - {"__version__"} == public - modules
+
+
+# -- policy and decisions without a network ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"idle_timeout": 0},
+        {"deadline": 0},
+        {"deadline": -5},
+        {"connect_timeout": 0},
+        {"backoff_initial": 0},
+        {"backoff_max": -1},
+        {"checkpoint_interval": 0},
+        {"checkpoint_bytes": 0},
+        {"max_event_bytes": 0},
+        {"max_segments": 0},
+        {"max_output_tokens_total": -1},
+        {"max_attempts": 1.5},
+        {"deadline": float("nan")},
+    ],
+)
+def test_policy_rejects_zero_and_negative_times_and_sizes(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        longcall.Policy(**bad)
+
+
+def text_body(words: list[str], stop: str | None = None, usage: int | None = None) -> bytes:
+    events: list[dict[str, Any]] = [
+        START,
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        *(
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}}
+            for w in words
+        ),
+    ]
+    if stop is not None:
+        events += [
+            {"type": "content_block_stop", "index": 0},
+            {"type": "message_delta", "delta": {"stop_reason": stop}, "usage": {"output_tokens": usage}},
+            {"type": "message_stop"},
+        ]
+    return "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode()
+
+
+def engine(policy: longcall.Policy, max_tokens: int = 100, model: str = "claude-haiku-4-5") -> Generation:
+    return Generation(
+        {"model": model, "max_tokens": max_tokens, "messages": [{"role": "user", "content": "go"}]},
+        policy,
+        now=0.0,
+        wall=0.0,
+        random=lambda: 0.5,
+    )
+
+
+def test_failures_without_content_back_off_even_after_content_arrived() -> None:
+    import httpx2
+
+    gen = engine(longcall.Policy(backoff_initial=1, jitter=False))
+    gen.request(0.0, 0.0)
+    gen.feed(text_body(["Hello ", "world "]), 0.0)
+    assert gen.end(ConnectionResetError("reset"), 0.0, 0.0).delay == 0.0  # content was flowing
+    waits = []
+    for _ in range(3):
+        gen.request(0.0, 0.0)
+        waits.append(gen.end(httpx2.ConnectError("refused"), 0.0, 0.0).delay)
+    assert waits == [1.0, 2.0, 4.0]
+
+
+def test_a_broken_attempt_asks_for_a_count_and_estimates_when_it_fails() -> None:
+    gen = engine(longcall.Policy())
+    gen.counts_tokens = True
+    gen.request(0.0, 0.0)
+    gen.feed(text_body(["Hello ", "wide ", "world "]), 0.0)
+    decision = gen.end(ConnectionResetError("reset"), 0.0, 0.0)
+    assert decision.count is not None
+    assert decision.count[0]["messages"][0]["content"] == "Hello wide world "
+    decision = gen.counted([None], 0.0, 0.0)
+    attempt = gen.attempts[0]
+    assert attempt.usage_source == "estimated" and attempt.usage["output_tokens"] >= 3
+    assert decision.count is None and decision.message is None and decision.error is None  # resumes
+    # counted: the text's count less the count of the probe alone, plus the probe's own token
+    gen.request(0.0, 0.0)
+    gen.feed(text_body(["More ", "words "]), 0.0)
+    assert gen.end(ConnectionResetError("reset"), 0.0, 0.0).count is not None
+    gen.counted([9, 8], 0.0, 0.0)
+    assert gen.attempts[1].usage_source == "counted" and gen.attempts[1].usage["output_tokens"] == 2
+
+
+def test_a_resume_asks_only_for_what_is_left_of_max_tokens_and_the_budget() -> None:
+    gen = engine(longcall.Policy(max_output_tokens_total=150), max_tokens=200)
+    assert gen.request(0.0, 0.0)["max_tokens"] == 150  # the budget is below max_tokens
+    gen.feed(text_body(["w "] * 10), 0.0)
+    gen.end(ConnectionResetError("reset"), 0.0, 0.0)  # estimated: 10 tokens
+    assert gen.request(0.0, 0.0)["max_tokens"] == 140
+
+
+def test_a_model_at_its_output_limit_is_never_asked_for_more() -> None:
+    gen = engine(longcall.Policy(strategy="instruction"), max_tokens=64_000, model="claude-sonnet-4-6")
+    assert gen.request(0.0, 0.0)["max_tokens"] == 64_000
+    gen.feed(text_body(["w "] * 10), 0.0)
+    gen.end(ConnectionResetError("reset"), 0.0, 0.0)
+    assert gen.request(0.0, 0.0)["max_tokens"] == 64_000 - 10
+
+
+def test_message_delta_with_a_stop_reason_is_complete_without_message_stop() -> None:
+    gen = engine(longcall.Policy())
+    gen.request(0.0, 0.0)
+    body = text_body(["Done."], stop="end_turn", usage=1)
+    gen.feed(body[: body.rindex(b"event: message_stop")], 0.0)
+    decision = gen.end(ConnectionResetError("reset"), 0.0, 0.0)
+    assert decision.message is not None and decision.message.stop_reason == "end_turn"
+    assert gen.attempts[0].usage_source == "server" and gen.attempts[0].error is None
+
+
+def test_time_to_first_token_is_the_chunk_with_the_first_delta() -> None:
+    gen = engine(longcall.Policy())
+    gen.request(0.0, 0.0)
+    body = text_body(["a ", "b "])
+    first_delta = body.index(b"event: content_block_delta")
+    gen.feed(body[:first_delta], 0.5)
+    gen.feed(body[first_delta : body.index(b"\n\n", first_delta) + 2], 1.0)
+    gen.feed(body[body.index(b"\n\n", first_delta) + 2 :], 9.0)
+    assert gen.attempts[0].time_to_first_token == 1.0

@@ -227,7 +227,8 @@ def test_a_call_records_parameters_attempts_message_usage_and_cost(emulator: Emu
     call = params(300, stop_sequences=["never appears"])
     message = client_for(emulator, journal).messages.create(
         **call,
-        extra_headers={"x-api-key": SECRET, "anthropic-beta": "b-1"},
+        # the API version that still takes sampling parameters (2026-10-21 refuses them)
+        extra_headers={"x-api-key": SECRET, "anthropic-beta": "b-1", "anthropic-version": "2023-06-01"},
         extra_body={"temperature": 0.5},
         timeout=60,
     )
@@ -238,7 +239,7 @@ def test_a_call_records_parameters_attempts_message_usage_and_cost(emulator: Emu
     assert record.status == record.state == "done"
     assert record.params == {
         **call,
-        "extra_headers": {"anthropic-beta": "b-1"},
+        "extra_headers": {"anthropic-beta": "b-1", "anthropic-version": "2023-06-01"},
         "extra_body": {"temperature": 0.5},
     }
     assert record.text == emulator.document(call) == message.content[0].text
@@ -578,19 +579,25 @@ def _dead_pid() -> int:
 def test_a_resumed_call_replays_the_same_request_sampling_parameters_included(
     emulator: Emulator, journal: Journal
 ):
-    # SDK 2.x sends sampling parameters only through extra_body (its create() has no temperature)
+    # SDK 2.x sends sampling parameters only through extra_body (its create() has no temperature), and
+    # only API version 2023-06-01 takes them
     call = params(1500, stop_sequences=["never appears"], metadata={"user_id": "u-7"})
     emulator.add_faults(Fault(drop_after_bytes=20_000))
     client = client_for(emulator, journal, policy=longcall.Policy(max_attempts=1))
     with pytest.raises(GenerationFailed) as failed:
-        client.messages.create(**call, extra_body={"temperature": 0.3, "top_k": 7})
-    first = emulator.requests[-1].body
+        client.messages.create(
+            **call,
+            extra_body={"temperature": 0.3, "top_k": 7},
+            extra_headers={"anthropic-version": "2023-06-01"},
+        )
+    # the last Messages request (a count_tokens request follows a break)
+    first = [r for r in emulator.requests if r.path == "/v1/messages"][-1].body
 
     message = resume(
         failed.value.call_id, anthropic.Anthropic(base_url=emulator.url, api_key=SECRET), journal=journal
     )
 
-    again = emulator.requests[-1].body
+    again = [r for r in emulator.requests if r.path == "/v1/messages"][-1].body
     assert message.content[0].text == emulator.document(call)
     assert first["top_k"] == 7 and first["temperature"] == 0.3
     unchanged = {k: v for k, v in first.items() if k not in ("messages", "max_tokens")}

@@ -284,14 +284,39 @@ client = longcall.wrap(anthropic.Anthropic(base_url={emulator.url!r}, api_key="s
 client.messages.create(**{call!r})
 """
     env = {**os.environ, "PYTHONPATH": str(Path(longcall.__file__).parent.parent)}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=180, env=env
+    )
     assert done.returncode == 9, done.stderr
 
     journal = Journal(tmp_path / "j.db")
     (saved,) = journal.recent()
     document = emulator.document(call)
-    assert saved.state == "crashed" and 1000 < len(saved.text) < len(document)
+    assert saved.state == "crashed" and 1000 < len(saved.text) < len(document), (saved.state, len(saved.text))
     assert document.startswith(saved.text)
     message = resume(saved.id, anthropic.Anthropic(base_url=emulator.url, api_key=SECRET), journal=journal)
     assert message.content[0].text == document
     assert journal.get(saved.id).status == "done"  # type: ignore[union-attr]
+
+
+def test_an_idle_writer_ends_and_an_unused_journal_can_go(monkeypatch, tmp_path: Path, emulator: Emulator):
+    import gc
+    import weakref
+
+    monkeypatch.setattr("longcall.journal._recorder._IDLE", 0.05)
+    journal = Journal(tmp_path / "j.db")
+    client = longcall.wrap(anthropic.Anthropic(base_url=emulator.url, api_key=SECRET), journal=journal)
+    first = client.messages.create(**params(40)).call_id
+    deadline = time.monotonic() + 10
+    while journal._writer is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert journal._writer is None  # ended, idle
+    second = client.messages.create(**params(45)).call_id  # a new writer for the next call
+    assert {r.id for r in journal.recent()} == {first, second}
+
+    while journal._writer is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    gone = weakref.ref(journal)
+    del journal, client
+    gc.collect()
+    assert gone() is None  # a live writer thread would hold it

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from longcall._sse import SSEDecoder
@@ -117,3 +118,35 @@ def test_utf8_split_inside_a_character() -> None:
     body = "data: snow ☃ man\n\n".encode()
     cut = body.index("☃".encode()) + 1
     assert decode(body, [cut]) == [("message", "snow ☃ man".encode())]
+
+
+def test_a_line_longer_than_the_limit_raises_instead_of_growing() -> None:
+    from longcall._sse import EventTooLarge
+
+    decoder = SSEDecoder(max_size=1000)
+    decoder.feed(b"event: ping\n")
+    with pytest.raises(EventTooLarge, match="over 1000 bytes"):
+        for _ in range(100):
+            decoder.feed(b"data: " + b"x" * 50)  # never a newline
+    assert decoder.feed(b"") == []  # nothing was kept
+
+
+def test_an_event_whose_data_lines_add_up_past_the_limit_raises() -> None:
+    from longcall._sse import EventTooLarge
+
+    decoder = SSEDecoder(max_size=1000)
+    with pytest.raises(EventTooLarge, match="event's data"):
+        decoder.feed(b"".join(b"data: " + b"y" * 90 + b"\n" for _ in range(20)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 300), st.data())
+def test_events_within_the_limit_pass_in_any_chunking(size: int, data: st.DataObject) -> None:
+    body = b"event: x\ndata: " + b"z" * size + b"\n\n" + b"data: end\n\n"
+    decoder = SSEDecoder(max_size=size + len(b"data: ") + 1)  # the longest line, with its field name
+    cuts = sorted(set(data.draw(st.lists(st.integers(0, len(body)), max_size=10))))
+    events = []
+    for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True):
+        events += decoder.feed(body[a:b])
+    events += decoder.flush()
+    assert events == [("x", b"z" * size), ("message", b"end")]

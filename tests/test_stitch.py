@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from longcall._accumulate import Accumulator
@@ -235,3 +235,145 @@ def test_a_cut_back_fragment_is_not_shown_twice_even_after_a_failed_continuation
     feed_text(acc, ["the", " mat."])
     assert acc.blocks[0].text_value() == "The cat sat on the mat."
     assert "".join(live) == "The cat sat on the mat."
+
+
+# -- scripts without spaces and long unbroken tokens ------------------------------------------------
+
+# Distinct characters, so that a repeat at the seam can only be the model's (the seam's precondition).
+CJK_CHARACTERS = "太阳河流石头光风道路花园树水火云田野山丘大海鸟房子门窗户书信桌面包城市桥塔灯雪月星夜晨"
+BASE64 = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3ODk"
+
+
+@st.composite
+def tokenized(draw: st.DrawFn) -> tuple[list[str], list[int]]:
+    """A document as a model's tokens, and the indices of the tokens that start a sentence."""
+    style = draw(st.sampled_from(["chinese", "unbroken"]))
+    tokens: list[str] = []
+    sentences = [0]
+    if style == "chinese":
+        chars = list(draw(st.permutations(CJK_CHARACTERS)))[: draw(st.integers(6, len(CJK_CHARACTERS)))]
+        while chars:
+            size = draw(st.integers(1, 3))
+            tokens.append("".join(chars[:size]))
+            chars = chars[size:]
+            if draw(st.integers(0, 5)) == 0:
+                tokens.append(draw(st.sampled_from(["，", "。"])))
+                if tokens[-1] == "。":
+                    sentences.append(len(tokens))
+    else:
+        words = draw(st.lists(st.sampled_from(WORDS[:20]), unique=True, min_size=2, max_size=8))
+        start = draw(st.integers(0, 20))
+        long_token = BASE64[start : start + draw(st.integers(30, 60))]
+        at = draw(st.integers(0, len(words)))
+        for word in words[:at]:
+            tokens.append(word + " ")
+        pieces = [long_token[i : i + 4] for i in range(0, len(long_token), 4)]
+        tokens.extend(pieces[:-1])
+        tokens.append(pieces[-1] + " ")
+        for word in words[at:]:
+            tokens.append(word + " ")
+    sentences = [s for s in sentences if s < len(tokens)]
+    return tokens, sentences
+
+
+def answer_for(tokens: list[str], sentences: list[int], written: str, overlap: str) -> str:
+    """What the model writes after `written` (a prefix of the document), as the emulator does."""
+    document = "".join(tokens)
+    starts = [sum(map(len, tokens[:i])) for i in range(len(tokens))]
+    stripped = len(written.rstrip())
+    if overlap == "none" or stripped == 0:
+        return document[len(written) :]
+    last = max(i for i, s in enumerate(starts) if s <= stripped - 1)
+    if overlap == "repeat_words":
+        return document[starts[max(0, last - 2)] :]
+    return document[starts[max(s for s in sentences if s <= last)] :]
+
+
+@settings(max_examples=400, deadline=None)
+@given(tokenized(), st.data(), st.sampled_from(["prefill", "instruction"]))
+def test_stitching_chinese_and_long_tokens_gives_the_unbroken_text(
+    document_tokens: tuple[list[str], list[int]], data: st.DataObject, strategy: str
+) -> None:
+    tokens, sentences = document_tokens
+    document = "".join(tokens)
+    cut = data.draw(st.integers(1, len(document)))
+    overlap = data.draw(st.sampled_from(["none", "repeat_words", "restart_sentence"]))
+    if strategy == "prefill":
+        overlap = "none"  # a prefilled model continues right after the text
+    live: list[str] = []
+    acc = Accumulator(on_text=live.append)
+    acc.begin_attempt(None)
+    start_events(acc)
+    feed_text(acc, chunked(document[:cut], data.draw(st.lists(st.integers(0, cut), max_size=4))), stop=False)
+    original = {"model": "x", "max_tokens": 100, "messages": [{"role": "user", "content": "go"}]}
+    plan = plan_continuation(original, acc, strategy=strategy, cache_resume=False, max_tokens=50)
+    assert plan.regenerated <= (4 if any("\u4e00" <= ch <= "\u9fff" for ch in document[:cut][-1:]) else 24)
+    assert plan.continuation is not None or cut <= 24
+    sent = plan.continuation.sent if plan.continuation else ""
+    answer = answer_for(tokens, sentences, sent, overlap) if sent else document
+    acc.begin_attempt(plan.continuation)
+    start_events(acc)
+    feed_text(acc, chunked(answer, data.draw(st.lists(st.integers(0, len(answer)), max_size=6))))
+    assert acc.blocks[0].text_value() == document
+    assert "".join(live) == document
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.characters(codec="utf-8"), max_size=60))
+@example("\x85\u0abc")  # a combining mark on whitespace (NEL): found by hypothesis
+def test_the_cut_back_is_bounded_and_lands_on_a_boundary(text: str) -> None:
+    from longcall._resume import MAX_WORD_CUT, cut_back
+
+    point = cut_back(text)
+    assert len(text) - MAX_WORD_CUT <= point <= len(text)
+    assert cut_back(text[:point]) == point  # cutting again changes nothing
+    if text and (text[-1].isspace() or "\u4e00" <= text[-1] <= "\u9fff"):
+        assert point == len(text)
+    if point < len(text) and point > 0:
+        import unicodedata
+
+        assert unicodedata.category(text[point]) not in ("Mn", "Mc", "Me")  # never inside a cluster
+
+
+def test_instruction_never_cuts_a_chinese_text_back_to_the_last_space() -> None:
+    acc = Accumulator()
+    acc.begin_attempt(None)
+    start_events(acc)
+    text = "Intro: 太阳从东方升起，河流向大海流去，石头静静地躺在路边"
+    feed_text(acc, [text], stop=False)
+    original = {"model": "x", "max_tokens": 100, "messages": [{"role": "user", "content": "go"}]}
+    plan = plan_continuation(original, acc, strategy="instruction", cache_resume=False, max_tokens=50)
+    assert plan.params["messages"][1]["content"][0]["text"] == text
+    assert plan.regenerated == 0
+
+
+def test_a_cut_back_fragment_is_given_back_when_the_continuation_calls_a_tool() -> None:
+    live: list[str] = []
+    acc = Accumulator(on_text=live.append, emit=True)
+    acc.begin_attempt(None)
+    start_events(acc)
+    feed_text(acc, ["Let me check the weath"], stop=False)
+    original = {"model": "x", "max_tokens": 100, "messages": [{"role": "user", "content": "go"}]}
+    plan = plan_continuation(original, acc, strategy="instruction", cache_resume=False, max_tokens=50)
+    assert plan.regenerated == len("weath")
+    acc.begin_attempt(plan.continuation)
+    start_events(acc)
+    tool = {"type": "tool_use", "id": "t1", "name": "weather", "input": {}}
+    acc.feed({"type": "content_block_start", "index": 0, "content_block": tool})
+    acc.feed(
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": ""}}
+    )
+    acc.feed({"type": "content_block_stop", "index": 0})
+    acc.finish_message()
+    assert acc.blocks[0].text_value() == "Let me check the weath"  # received: never lost
+    assert acc.blocks[1].to_dict()["input"] == {}
+    assert "".join(live) == "Let me check the weath"
+    kinds = [(e["type"], e.get("index")) for e in acc.out if e["type"].startswith("content_block")]
+    assert kinds == [
+        ("content_block_start", 0),
+        ("content_block_delta", 0),
+        ("content_block_stop", 0),
+        ("content_block_start", 1),
+        ("content_block_delta", 1),
+        ("content_block_stop", 1),
+    ]

@@ -211,6 +211,7 @@ class Generation:
         # Set by a driver that can answer `Decision.count`; without it broken attempts are estimated.
         self.counts_tokens = False
         self.finished = False
+        self.next_delay: float | None = None  # seconds the driver waits before the next attempt
         if resume_from is not None:
             self._restore(resume_from)
 
@@ -374,13 +375,16 @@ class Generation:
             decision = self._after_failure(attempt, classify(error), error, now)
         if decision.message is not None or decision.error is not None:
             self.finished = True
+        self.next_delay = None if self.finished else decision.delay  # for a countdown while waiting
         for observer in self.hooks.observers:
             observer.attempt_ended(self, attempt)
-        if self.hooks.on_attempt is not None:
-            self.hooks.on_attempt(attempt)
-        if self.finished:
-            for observer in self.hooks.observers:
-                observer.call_ended(self, decision.message, decision.error)
+        try:
+            if self.hooks.on_attempt is not None:
+                self.hooks.on_attempt(attempt)  # the caller's exception goes on, as it was raised
+        finally:  # and the journal records the end of the call all the same
+            if self.finished:
+                for observer in self.hooks.observers:
+                    observer.call_ended(self, decision.message, decision.error)
         return decision
 
     def interrupt(self, error: BaseException, now: float, wall: float) -> None:

@@ -160,7 +160,9 @@ def cut_back(text: str) -> int:
     base = end
     while base > 0 and end - base < MAX_CLUSTER_CUT and _extends_cluster(text[base - 1]):
         base -= 1
-    if base < end and base > 0 and end - base < MAX_CLUSTER_CUT and not text[base - 1].isspace():
+    if base < end and base > 0 and end - base < MAX_CLUSTER_CUT:
+        if text[base - 1].isspace():
+            return end  # marks on whitespace: one cluster with it, and the word before it is finished
         base -= 1  # the character those marks attach to goes with them
     last = text[base - 1] if base > 0 else ""
     if not last or last.isspace() or _without_spaces(last):

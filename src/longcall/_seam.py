@@ -10,7 +10,11 @@ answer into exactly the characters that come next:
    when it starts a sentence: text does say "had had", and a model that repeats itself repeats more.
    In a script written without spaces (Chinese, Japanese, Thai, ...) every character starts a word, so
    a suffix counts from any character when it has at least `MIN_UNSPACED_OVERLAP` characters (or
-   starts a sentence), and ends at any character of such a script.
+   starts a sentence), and ends at any character of such a script. When `sent` ends inside a long
+   unbroken token (more than `LONG_TOKEN` characters without whitespace: a URL, base64), the model
+   may repeat from inside it: a suffix counts from any character of that token when it has at least
+   `MIN_INNER_OVERLAP` characters, and, when the cut was inside the token, the answer need not break
+   after it (the token goes on).
    Deciding needs the answer's first characters, so they are held back until no longer candidate can
    match (at most the length of the longest candidate, `MAX_OVERLAP` characters).
 2. Whitespace: the stitched block already holds `gap`, the whitespace that was stripped from `sent`
@@ -27,6 +31,8 @@ from __future__ import annotations
 
 MAX_OVERLAP = 2000
 MIN_UNSPACED_OVERLAP = 3  # characters: shorter repeats in Chinese or Japanese are as often genuine
+LONG_TOKEN = 24  # the cut-back's bound (`_resume.MAX_WORD_CUT`): a longer run is continued mid-token
+MIN_INNER_OVERLAP = 8  # characters repeated from inside a long token: shorter is too likely chance
 _SENTENCE_ENDS = ".!?:。！？："
 
 
@@ -69,6 +75,41 @@ def _overlap_candidates(sent: str) -> list[str]:
     return candidates
 
 
+def _long_token_start(sent: str) -> int | None:
+    """Where the unbroken run `sent` ends in starts, when it is longer than LONG_TOKEN; else None."""
+    start = len(sent)
+    while start > 0 and not sent[start - 1].isspace() and not without_spaces(sent[start - 1]):
+        start -= 1
+        if len(sent) - start > LONG_TOKEN:
+            while start > 0 and not sent[start - 1].isspace() and not without_spaces(sent[start - 1]):
+                start -= 1
+            return start
+    return None
+
+
+def _inner_candidates(sent: str) -> list[str]:
+    """Suffixes starting inside a long unbroken token near the end of `sent` (MIN_INNER_OVERLAP or more)."""
+    low = max(0, len(sent) - MAX_OVERLAP)
+    candidates = []
+    run_end = len(sent)  # the end of the run of non-space characters being scanned
+    i = len(sent)
+    while i > low:
+        if sent[i - 1].isspace() or without_spaces(sent[i - 1]):
+            i -= 1
+            run_end = i
+            continue
+        start = i
+        while start > 0 and not sent[start - 1].isspace() and not without_spaces(sent[start - 1]):
+            start -= 1
+        if run_end - start > LONG_TOKEN:
+            for position in range(max(start + 1, low), run_end):
+                if len(sent) - position >= MIN_INNER_OVERLAP:
+                    candidates.append(sent[position:])
+        i = start
+        run_end = start
+    return candidates
+
+
 def _ends_at_boundary(candidate: str, after: str) -> bool:
     return not after.isalnum() or without_spaces(after) or without_spaces(candidate[-1])
 
@@ -76,10 +117,23 @@ def _ends_at_boundary(candidate: str, after: str) -> bool:
 class Seam:
     """Stitches one continuation onto a text block. Feed the answer's text; get the text to append."""
 
-    __slots__ = ("_candidates", "_held", "_gap", "_shown", "_overlap_done", "removed_overlap", "done")
+    __slots__ = (
+        "_candidates",
+        "_held",
+        "_gap",
+        "_shown",
+        "_overlap_done",
+        "_open_end",
+        "removed_overlap",
+        "done",
+    )
 
     def __init__(self, *, sent: str, gap: str, shown: str = "", remove_overlap: bool) -> None:
         self._candidates = _overlap_candidates(sent) if remove_overlap else []
+        if remove_overlap:
+            self._candidates += _inner_candidates(sent)
+        # `sent` ends inside a long token: a repeat of its end is followed by the token's rest.
+        self._open_end = remove_overlap and not gap and _long_token_start(sent) is not None
         self._overlap_done = not self._candidates
         self._held = ""
         self._gap = gap
@@ -146,7 +200,11 @@ class Seam:
         for candidate in self._candidates:
             n = len(candidate)
             if len(body) > n:
-                if n > best and body.startswith(candidate) and _ends_at_boundary(candidate, body[n]):
+                if (
+                    n > best
+                    and body.startswith(candidate)
+                    and (self._open_end or _ends_at_boundary(candidate, body[n]))
+                ):
                     best = n
             elif candidate.startswith(body):
                 if len(body) == n and final:

@@ -134,7 +134,7 @@ class SSEDecoder:
                 event = ""
             elif line.startswith(b"data:"):
                 value = line[6:] if line[5:6] == b" " else line[5:]
-                size += len(value) + 1
+                size += len(value) + (1 if data else 0)  # joined with newlines
                 if size > limit:
                     self._data_size = size
                     self._too_large("an event's data")

@@ -49,6 +49,10 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def env(emulator: Emulator, home: Path) -> dict[str, str]:
+    return make_env(emulator, home)
+
+
+def make_env(emulator: Emulator, home: Path) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "LONGCALL_"))}
     return {
         **clean,
@@ -174,12 +178,13 @@ def test_a_prompt_file_attachments_and_an_output_file(
 
 
 def test_json_output(emulator: Emulator, env: dict[str, str]):
-    result = run(env, "--json", "--stop", "never-there", "--temperature", "0.3", "Write 120 words about tea")
+    result = run(env, "--json", "--stop", "never-there", "--effort", "high", "Write 120 words about tea")
 
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     body = emulator.requests[0].body
-    assert (body["stop_sequences"], body["temperature"]) == (["never-there"], 0.3)
+    assert (body["stop_sequences"], body["output_config"]) == (["never-there"], {"effort": "high"})
+    assert "temperature" not in body
     assert data["content"][0]["text"] == emulator.document(body)
     assert data["stop_reason"] == "end_turn"
     assert data["usage"]["output_tokens"] == emulator.requests[0].usage["output_tokens"]
@@ -273,7 +278,7 @@ def test_a_prompt_over_the_context_window(emulator: Emulator, env: dict[str, str
     emulator.add_faults(Fault(status=400, message="prompt is too long: 250123 tokens > 200000 maximum"))
     result = run(env, "hello")
 
-    assert result.returncode == cli.EXIT_USAGE
+    assert result.returncode == cli.EXIT_API  # the API refused it: something was sent
     line = only_line(result.stderr.split("\n", 1)[1])  # after the "call ... started" line
     assert "does not fit" in line and "context window" in line and "shorten the prompt" in line
 
@@ -291,7 +296,7 @@ def test_max_tokens_is_lowered_when_the_default_does_not_fit(emulator: Emulator,
     assert result.returncode == 0, result.stderr
     assert emulator.requests[1].body["max_tokens"] == 200_000 - 190_000 - 16
     assert result.stdout == emulator.document(emulator.requests[1].body)
-    assert "sending max_tokens=9,984" in result.stderr
+    assert "sending --max-tokens 9,984" in result.stderr
 
 
 def test_usage_errors(monkeypatch, capsys, tmp_path: Path):
@@ -300,7 +305,8 @@ def test_usage_errors(monkeypatch, capsys, tmp_path: Path):
     assert "no prompt" in capsys.readouterr().err
     assert cli.main(["-f", str(tmp_path / "missing.txt")]) == cli.EXIT_USAGE
     assert "no such file" in capsys.readouterr().err
-    assert cli.main(["--temperature", "3", "hi"]) == cli.EXIT_USAGE
+    assert cli.main(["--temperature", "0.5", "hi"]) == cli.EXIT_USAGE
+    assert "--effort" in capsys.readouterr().err
     assert cli.main(["--max-tokens", "lots", "hi"]) == cli.EXIT_USAGE
     assert "not a whole number" in capsys.readouterr().err
     assert cli.main(["resume", "nosuchcall"]) == cli.EXIT_USAGE

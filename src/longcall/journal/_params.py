@@ -11,6 +11,9 @@ from typing import Any
 _PROMPT_PREVIEW = 300
 # Transport settings, not part of the request the model sees.
 _DROPPED_PARAMS = frozenset({"extra_headers", "extra_query", "timeout"})
+# Headers that change what the API accepts (sampling parameters need anthropic-version 2023-06-01):
+# a resume must send them again.
+_PROTOCOL_HEADERS = frozenset({"anthropic-beta", "anthropic-version"})
 # Credentials, by exact name (lowercase, "-" read as "_"): a schema property or a JSON field that only
 # happens to contain "key", "token" or "auth" (max_tokens, author, keywords) is kept.
 SECRET_NAMES = frozenset(
@@ -60,21 +63,21 @@ def safe_params(params: dict[str, Any]) -> dict[str, Any]:
     """The request parameters as the journal stores them: everything needed to send the request
     again (sampling parameters and `extra_body` included), no credential.
 
-    Dropped: `extra_headers` (only an `anthropic-beta` header is kept: it changes what the model may
-    do, and it is not a secret), `extra_query`, `timeout`, the hooks, and at any depth outside
-    content (`messages`, `system`, schemas) every field named as a credential is (`api_key`,
-    `authorization_token`, ... see `SECRET_NAMES`).
+    Dropped: `extra_headers` (only `anthropic-beta` and `anthropic-version` are kept: they change what
+    the API accepts and what the model may do, and they are not secrets), `extra_query`, `timeout`,
+    the hooks, and at any depth outside content (`messages`, `system`, schemas) every field named
+    as a credential is (`api_key`, `authorization_token`, ... see `SECRET_NAMES`).
     """
     kept: dict[str, Any] = {}
     for name, value in params.items():
         if name in HOOKS or name == "longcall_policy":
             continue
         if name == "extra_headers" and isinstance(value, dict):
-            betas = {
-                k: v for k, v in value.items() if str(k).lower() == "anthropic-beta" and isinstance(v, str)
+            protocol = {
+                k: v for k, v in value.items() if str(k).lower() in _PROTOCOL_HEADERS and isinstance(v, str)
             }
-            if betas:
-                kept[name] = betas
+            if protocol:
+                kept[name] = protocol
             continue
         if name in _DROPPED_PARAMS or is_secret(name):
             continue

@@ -17,6 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import os
 import queue
 import sqlite3
@@ -41,6 +42,7 @@ Write = Callable[[sqlite3.Connection], None]
 _STOP = object()
 _RETRY_LIMIT = 0.5  # seconds between two tries while another process holds the write lock
 _EXIT_WAIT = 10.0  # seconds the interpreter's exit waits for what is queued
+_IDLE = 30.0  # seconds without a write after which the writer thread ends (the next write starts one)
 _GATHER = 0.005  # seconds the writer waits after a first write for others to come with it
 
 
@@ -63,6 +65,19 @@ def _cost(usage: dict[str, Any], model: str) -> float | None:
         return None
 
 
+_ATTEMPT_FIELDS = tuple(f.name for f in dataclasses.fields(Attempt))
+
+
+def _attempt_snapshot(attempt: Attempt) -> dict[str, Any]:
+    """`Attempt.to_dict()` one level deep (what it holds below is not changed later): a checkpoint
+    takes one, and `dataclasses.asdict` copying every nested value was its largest cost."""
+    data = {name: getattr(attempt, name) for name in _ATTEMPT_FIELDS}
+    for name, value in data.items():
+        if isinstance(value, (dict, list)):
+            data[name] = value.copy()
+    return data
+
+
 class Recorder:
     """The writing half of `Journal` (which provides the connection, its lock and the size cap)."""
 
@@ -79,6 +94,7 @@ class Recorder:
     def _init_recorder(self) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
+        self._queue_pid = 0
         self._writer_pid = 0
         self._start_lock = threading.Lock()
         self._failure: BaseException | None = None
@@ -88,26 +104,42 @@ class Recorder:
         self._runs: dict[str, int] = {}  # the writer's: which run of a call its attempts belong to
         self._finishing: set[str] = set()  # calls whose call_ended is queued
         self._call_ended_in_batch = False
+        self._queued: set[str] = set()  # calls with a checkpoint in the queue
+        self.checkpoints_skipped = 0
         self.bytes_queued = 0  # what the checkpoints handed to the writer (for the benchmark)
 
     # -- the writer -------------------------------------------------------------------------------
 
     def _submit(self, write: Write) -> None:
-        if self._writer_pid != os.getpid():
+        if self._queue_pid != os.getpid():
             with self._start_lock:
-                if self._writer_pid != os.getpid():  # first write, or a forked child: a writer of its own
-                    self._queue = queue.SimpleQueue()
+                if self._queue_pid != os.getpid():  # first use, or a forked child: a queue of its own
+                    self._queue, self._queue_pid = queue.SimpleQueue(), os.getpid()
+                    self._writer, self._writer_pid = None, 0
+        self._queue.put(write)
+        if self._writer_pid != os.getpid():  # checked after the put: see the idle exit below
+            with self._start_lock:
+                if self._writer_pid != os.getpid():
                     self._writer = threading.Thread(
                         target=self._write_loop, args=(self._queue,), name="longcall-journal", daemon=True
                     )
                     self._writer.start()
                     self._writer_pid = os.getpid()
                     _OPEN.add(self)
-        self._queue.put(write)
 
     def _write_loop(self, jobs: queue.SimpleQueue[Any]) -> None:
         while True:
-            batch = [jobs.get()]
+            try:
+                first = jobs.get(timeout=_IDLE)
+            except queue.Empty:
+                # Idle: end, so that a journal nobody uses any more (one per wrap() call, say) can go.
+                # Under the lock, and only if nothing came: a write queued later starts a new writer.
+                with self._start_lock:
+                    if jobs.empty():
+                        self._writer, self._writer_pid = None, 0
+                        return
+                continue
+            batch = [first]
             time.sleep(_GATHER)  # let what comes with it arrive: one transaction, one wake-up for all
             while True:
                 try:
@@ -179,7 +211,7 @@ class Recorder:
         """Wait until everything queued by this process is written (or `timeout` seconds passed);
         True if it was. Warns (`JournalWarning`) if a write failed."""
         writer = self._writer
-        if self._writer_pid != os.getpid() or writer is None or threading.current_thread() is writer:
+        if self._queue_pid != os.getpid() or writer is None or threading.current_thread() is writer:
             return True
         done = threading.Event()
         self._queue.put(done)
@@ -206,33 +238,39 @@ class Recorder:
         self._submit(lambda db: self._write_started(db, call_id, created, now, model, params, pid, policy))
 
     def checkpoint(self, call: Generation) -> None:
-        """Queue what arrived since the last checkpoint (the engine decides when: see `Policy`)."""
+        """Queue what arrived since the last checkpoint (the engine decides when: see `Policy`).
+
+        Skipped while this call's previous checkpoint is still queued: when the writer falls behind
+        (1,000 streams, a slow disk, another process holding the lock), checkpoints come less often
+        and each carries more, instead of piling up."""
         self._surface()
-        progress = self._progress.get(call.call_id)
+        call_id = call.call_id
+        if call_id in self._queued:
+            self.checkpoints_skipped += 1
+            return
+        progress = self._progress.get(call_id)
         if progress is None or progress.losses != self._losses:  # a first, or after a lost write
-            progress = self._progress[call.call_id] = Progress(self._losses)
+            progress = self._progress[call_id] = Progress(self._losses)
         head = head_so_far(call)
         snapshot = progress.take(call.acc.blocks, head)
         self.bytes_queued += snapshot.size()
         attempt = call.attempts[-1]
-        number, data = attempt.number, attempt.to_dict()
-        call_id, model, usage, now, pid = (
-            call.call_id,
-            str(call.params.get("model")),
-            head["usage"],
-            time.time(),
-            os.getpid(),
-        )
+        number, data = attempt.number, _attempt_snapshot(attempt)
+        model, usage, now, pid = str(call.params.get("model")), head["usage"], time.time(), os.getpid()
 
         def write(db: sqlite3.Connection) -> None:
-            self._write_checkpoint(db, call_id, model, snapshot, usage, head.get("stop_reason"), now, pid)
-            self._write_attempt(db, call_id, number, data)
+            try:
+                self._write_checkpoint(db, call_id, model, snapshot, usage, head.get("stop_reason"), now, pid)
+                self._write_attempt(db, call_id, number, data)
+            finally:
+                self._queued.discard(call_id)
 
+        self._queued.add(call_id)
         self._submit(write)
 
     def attempt_ended(self, call: Generation, attempt: Attempt) -> None:
         self._surface()
-        call_id, number, data = call.call_id, attempt.number, attempt.to_dict()
+        call_id, number, data = call.call_id, attempt.number, _attempt_snapshot(attempt)
         self._submit(lambda db: self._write_attempt(db, call_id, number, data))
         if call.finished:
             # The engine runs the caller's on_attempt hook before call_ended; if the hook raises,
@@ -393,7 +431,7 @@ def _after_fork() -> None:
     for journal in list(_OPEN):
         journal._lock = threading.RLock()
         journal._start_lock = threading.Lock()
-        journal._writer, journal._writer_pid = None, 0
+        journal._writer, journal._writer_pid, journal._queue_pid = None, 0, 0
 
 
 if hasattr(os, "register_at_fork"):

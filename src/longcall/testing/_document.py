@@ -1,11 +1,15 @@
 """The deterministic text the emulated model writes.
 
-A document is a sequence of tokens, each one word plus the separator after it (``"sun "``,
-``"river, "``, ``"stone.\\n\\n"``). Its words depend only on the seed, so a request and every later
-continuation of it agree on every character. The last token ends with ``"."`` and nothing after it.
+A document is a sequence of tokens, cut by `tokenize`, the emulator's one tokenizer (the same one
+counts input tokens, so counting an assistant turn the emulator wrote gives its output_tokens). A token
+is one word plus the separator after it (``"sun "``, ``"river, "``, ``"stone.\\n\\n"``), one
+Chinese character plus the punctuation after it (``"阳，"``), or a 7-character piece of a string of
+more than 12 characters without spaces. Its words depend only on the seed, so a request and every
+later continuation of it agree on every character. The last token ends with ``"."`` (or ``"。"``) and
+nothing after it.
 
 Three styles, chosen by the prompt (`style_asked_for`), so resume is tested where word boundaries are
-rare: "english" (the default), "chinese" (no spaces at all: tokens of 1-3 characters, "，" and "。"), and
+rare: "english" (the default), "chinese" (no spaces at all: words of 1-3 characters, "，" and "。"), and
 "unbroken" (English with long unbroken strings mixed in: URLs, base64 and code without spaces, each
 sent as many short tokens, as a real tokenizer splits them).
 
@@ -63,7 +67,17 @@ CHINESE_VOCABULARY: tuple[str, ...] = tuple(_CHINESE_TEXT.split())
 STYLES: tuple[str, ...] = ("english", "chinese", "unbroken")
 
 _WORDS_OR_TOKENS = re.compile(r"(\d[\d,_]*)\s*(?:words?|tokens?)\b", re.IGNORECASE)
-_WORD_PIECES = re.compile(r"\s*\S+\s*")
+# CJK ideographs, kana and hangul: one token a character. Full-width punctuation joins the token before.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_FULL_WIDTH_PUNCTUATION = "\u3000-\u303f\uff00-\uffef"
+_TOKEN = re.compile(
+    rf"(\s*)([{_CJK}]|[^\s{_CJK}{_FULL_WIDTH_PUNCTUATION}]+)?([{_FULL_WIDTH_PUNCTUATION}]*\s*)"
+)
+# A string without spaces longer than LONG_RUN is cut into PIECE-character tokens from its start.
+# PIECE <= LONG_RUN < 2 * PIECE keeps the cut prefix-stable: a document cut after any token
+# tokenizes back to the same tokens (a broken stream's received text counts as what was sent).
+LONG_RUN = 12
+PIECE = 7
 
 
 @dataclass(frozen=True)
@@ -92,7 +106,13 @@ class Document:
             return []
         index = self.token_at(offset)
         first = self.tokens[index][offset - self.starts[index] :]
-        return [first, *self.tokens[index + 1 :]]
+        rest = list(self.tokens[index + 1 :])
+        if first.isspace() and rest:
+            # Only the whitespace of a token is left (a prefill cannot end with it): it goes with the
+            # next token, so the received text and this reply together count as the whole document.
+            rest[0] = first + rest[0]
+            return rest
+        return [first, *rest]
 
 
 def seed_of(*parts: Any) -> bytes:
@@ -119,9 +139,27 @@ def style_asked_for(prompt: str) -> Style:
     return "english"
 
 
+def tokenize(text: str) -> list[str]:
+    """The emulator's tokens of `text`, whose concatenation is `text` (see the module docstring)."""
+    tokens: list[str] = []
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if not token:
+            continue  # the empty match at the end
+        core = match.group(2)
+        if core is not None and len(core) > LONG_RUN:
+            pieces = [core[start : start + PIECE] for start in range(0, len(core), PIECE)]
+            pieces[0] = match.group(1) + pieces[0]
+            pieces[-1] += match.group(3)
+            tokens.extend(pieces)
+        else:
+            tokens.append(token)
+    return tokens
+
+
 def split_words(text: str) -> list[str]:
-    """Word-sized deltas whose concatenation is `text`: each word keeps the whitespace after it."""
-    return _WORD_PIECES.findall(text) or ([text] if text else [])
+    """Token deltas whose concatenation is `text` (`tokenize`: a scripted text is sent as it counts)."""
+    return tokenize(text)
 
 
 @lru_cache(maxsize=32)
@@ -129,7 +167,7 @@ def generate(seed: bytes, length: int, style: Style = "english") -> Document:
     """`length` tokens of sentences (6-18 words) in paragraphs (3-6 sentences), from `seed` and `style`."""
     rng = random.Random(int.from_bytes(seed, "big"))
     if style == "chinese":
-        return _build(rng, length, lambda first: [rng.choice(CHINESE_VOCABULARY)], "，", "", "。", "。\n\n")
+        return _build(rng, length, lambda first: rng.choice(CHINESE_VOCABULARY), "，", "", "。", "。\n\n")
     if style == "unbroken":
         return _build(rng, length, lambda first: _unbroken_word(rng, first), ", ", " ", ". ", ".\n\n")
     words = rng.choices(VOCABULARY, k=length)
@@ -173,7 +211,7 @@ def document_of(tokens: list[str]) -> Document:
 def _build(
     rng: random.Random,
     length: int,
-    word: Callable[[bool], list[str]],
+    word: Callable[[bool], str],
     comma: str,
     space: str,
     end: str,
@@ -191,36 +229,39 @@ def _build(
             first = True
             while words_left and len(tokens) < length:
                 words_left -= 1
-                pieces = word(first)[: length - len(tokens)]
+                text = word(first)
                 if words_left == 0:
-                    pieces[-1] += end if sentences_left else paragraph_end
+                    text += end if sentences_left else paragraph_end
                 else:
-                    pieces[-1] += comma if rng.random() < 0.08 else space
-                tokens.extend(pieces)
+                    text += comma if rng.random() < 0.08 else space
+                tokens.extend(tokenize(text)[: length - len(tokens)])
                 first = False
-    if tokens:
-        tokens[-1] = tokens[-1].rstrip(" ,.\n，。") + end.strip()
-    return document_of(tokens)._replace_sentences(sentence_starts)
+    return document_of(_finished(tokens, end.strip()))._replace_sentences(sentence_starts)
 
 
-def _unbroken_word(rng: random.Random, first: bool) -> list[str]:
-    """Usually one English word; now and then a long string without spaces, cut into 3-8 character tokens."""
+def _finished(tokens: list[str], stop: str) -> list[str]:
+    """The tokens with the text ending in `stop` instead of its last separator, as many as before."""
+    if not tokens:
+        return tokens
+    body = "".join(tokens).rstrip()
+    if body and body[-1] in ",.，。":
+        body = body[:-1]
+    finished = tokenize(body + stop)
+    if len(finished) > len(tokens):  # the stop would start a token of its own: it takes a character's place
+        finished = tokenize(body[:-1] + stop)
+    return finished
+
+
+def _unbroken_word(rng: random.Random, first: bool) -> str:
+    """Usually one English word; now and then a long string without spaces (many tokens)."""
     if first or rng.random() >= 0.07:
         word = rng.choice(VOCABULARY)
-        return [word.capitalize() if first else word]
+        return word.capitalize() if first else word
     kind = rng.randrange(3)
     if kind == 0:
         path = "/".join(rng.choices(VOCABULARY, k=rng.randint(3, 6)))
-        text = f"https://{rng.choice(VOCABULARY)}.example.org/{path}?id={rng.getrandbits(96):024x}"
-    elif kind == 1:
-        text = base64.b64encode(rng.randbytes(rng.randint(60, 300))).decode()
-    else:
-        a, b, c, d = rng.choices(VOCABULARY, k=4)
-        text = f"{a}_{b}=self.{c}({d}[{rng.randint(0, 99)}],key={a!r},limit={rng.randint(1, 9999)})"
-    pieces: list[str] = []
-    position = 0
-    while position < len(text):
-        size = rng.randint(3, 8)
-        pieces.append(text[position : position + size])
-        position += size
-    return pieces
+        return f"https://{rng.choice(VOCABULARY)}.example.org/{path}?id={rng.getrandbits(96):024x}"
+    if kind == 1:
+        return base64.b64encode(rng.randbytes(rng.randint(60, 300))).decode()
+    a, b, c, d = rng.choices(VOCABULARY, k=4)
+    return f"{a}_{b}=self.{c}({d}[{rng.randint(0, 99)}],key={a!r},limit={rng.randint(1, 9999)})"

@@ -5,7 +5,9 @@ Invariants:
   request), so a prefill or "Continue" request sees exactly the text the first request would have
   continued with. Keys ignore `cache_control` and whether content is a string or one text block.
 - Every token of a reply is one delta; `usage.output_tokens` counts the deltas of this reply only.
-- Input tokens are counted the same way for /v1/messages and /v1/messages/count_tokens.
+- Input tokens are counted the same way for /v1/messages and /v1/messages/count_tokens, with the
+  tokenizer that cuts generated text (`tokenize`): counting a text the emulator wrote gives the
+  number of deltas it was sent as.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ._document import (
     seed_of,
     split_words,
     style_asked_for,
+    tokenize,
 )
 
 Overlap = Literal["none", "repeat_words", "restart_sentence"]
@@ -218,7 +221,13 @@ def _thinking_on(body: Mapping[str, Any]) -> bool:
 
 
 def _words(text: object) -> int:
-    return len(text.split()) if isinstance(text, str) else 0
+    return _token_count(text) if isinstance(text, str) else 0
+
+
+@lru_cache(maxsize=64)
+def _token_count(text: str) -> int:
+    # Cached: every continuation of a long call sends the same long prefix again.
+    return len(tokenize(text))
 
 
 def _block_tokens(block: Any) -> int:
@@ -263,7 +272,7 @@ def _input_units(body: Mapping[str, Any]) -> list[tuple[int, bool, Any]]:
 
 
 def count_input_tokens(body: Mapping[str, Any]) -> int:
-    """Whitespace-separated words of all text, +1 per non-text block, + len(json(tool)) // 4 per tool."""
+    """`tokenize`'s tokens of all text, +1 per non-text block, + len(json(tool)) // 4 per tool."""
     return max(1, sum(tokens for tokens, _, _ in _input_units(body)))
 
 
@@ -484,7 +493,7 @@ def _json_format(body: Mapping[str, Any]) -> dict[str, Any] | None:
 @lru_cache(maxsize=32)
 def _json_document(seed: bytes, schema_json: str) -> Document:
     value = value_for_schema(json.loads(schema_json), random.Random(seed))
-    return document_of(_json_pieces(json.dumps(value, ensure_ascii=False)))
+    return document_of(tokenize(json.dumps(value, ensure_ascii=False)))
 
 
 def continue_script(script: Script, written: object) -> Script:

@@ -268,6 +268,10 @@ class Emulator:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
+        # Called as intercept(handler, method, path, body) before any route; True if it answered. Unlike
+        # a route it may answer only some requests, add response headers (`handler.extra_headers`) or
+        # cut the connection: the batch tests' short-window rate limits and broken result downloads.
+        self.interceptors: list[Callable[[Any, str, str, Any], bool]] = []
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -658,6 +662,7 @@ class _Handler(BaseHTTPRequestHandler):
         emulator = self.server.emulator
         number = emulator._next_number()
         self._request_id = f"req_emu_{number}"
+        self.extra_headers: list[tuple[str, str]] = []  # added to the response by a route
         headers = {name.lower(): value for name, value in self.headers.items()}
         path = unquote(urlsplit(self.path).path)
         raw: bytes | None
@@ -721,6 +726,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(500, "api_error", f"emulator error: {exc!r}")
 
     def _route(self, path: str, body: Any, fault: Fault | None, number: int) -> None:
+        for intercept in list(self.server.emulator.interceptors):
+            if intercept(self, self.command, path, body):
+                return
         handler = self.server.emulator._route_for(self.command, path)
         if handler is not None:
             query = {key: values[-1] for key, values in parse_qs(urlsplit(self.path).query).items()}
@@ -869,7 +877,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status, _REASONS.get(status))
         self.send_header("content-type", content_type)
         self.send_header("request-id", self._request_id)
-        for name, value in extra:
+        for name, value in (*extra, *self.extra_headers):
             self.send_header(name, value)
         self.end_headers()
 
