@@ -9,6 +9,7 @@ mid-stream is normal here: it is never logged.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import re
 import socket
@@ -281,6 +282,14 @@ class Emulator:
             raise RuntimeError("the emulator is already running")
         self._closing = threading.Event()
         server = _Server((self.host, self._requested_port), self)
+        if not _is_loopback(self.host):
+            # it answers anyone who can reach it, with any key: say so where a person will see it
+            print(
+                f"warning: the longcall emulator listens on {self.host}, beyond loopback: anyone on your "
+                "network can reach it.",
+                file=sys.stderr,
+                flush=True,
+            )
         thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="longcall-emulator", daemon=True
         )
@@ -575,6 +584,15 @@ def _from_vertex(path: str, body: Any) -> tuple[str, Any]:
     if verb in ("rawPredict", "streamRawPredict"):
         return "/v1/messages", {"model": model, **body}
     return path, body
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class _Server(ThreadingHTTPServer):
