@@ -188,8 +188,9 @@ def test_unknown_model_learns_that_prefill_is_refused(emulator: Emulator) -> Non
     emulator.add_model(model, accepts_prefill=False)
     request = params(model, words=200)
     emulator.add_faults(Fault(error_after_events=50), Fault(error_after_events=120))
-    with pytest.warns(longcall.UnknownModelWarning):
-        message = create("sync", emulator.url, {"policy": FAST}, **request)
+    # the Models API describes the model (no UnknownModelWarning, an error in this suite) but has no
+    # word on prefill: prefill is tried first
+    message = create("sync", emulator.url, {"policy": FAST}, **request)
     assert message.content[0].text == emulator.document(request)
     strategies = [(a.kind, a.strategy) for a in message.attempts]
     assert strategies[1] == ("resume", "prefill") and "prefill" in (message.attempts[1].error or "")
