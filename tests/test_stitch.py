@@ -129,7 +129,9 @@ def stitch(
         if overlap == "repeat_words":
             words = sent.split()
             repeat = " ".join(words[-2:])
-            answer = repeat + answer if answer[:1].isspace() or not answer else repeat + " " + answer.lstrip()
+            # the model writes its last words again, then goes on exactly where it stopped (sent ends
+            # where the received text did: before a space, mid-token, or before punctuation)
+            answer = repeat + answer
             if sent.endswith(repeat) is False:
                 answer = document[len(sent) :]
         elif overlap == "restart_sentence":
@@ -377,3 +379,11 @@ def test_a_cut_back_fragment_is_given_back_when_the_continuation_calls_a_tool() 
         ("content_block_delta", 1),
         ("content_block_stop", 1),
     ]
+
+
+def test_a_repeat_before_punctuation_in_a_script_without_spaces() -> None:
+    # found by hypothesis: the received text ends with a Chinese character and the document goes on
+    # with a comma; the model writes the character again and goes on
+    document = "雪, river stone light a"
+    text, live, _ = stitch(document, 1, "instruction", "repeat_words", False, [], [])
+    assert text == live == document
