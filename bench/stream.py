@@ -8,8 +8,9 @@ A server in a separate process (its CPU is not counted) streams pre-generated SS
 does: `event: X` / `data: {json}` events over chunked HTTP, in two framings: cut into 16 KB chunks
 like TLS records (a fast reader behind a slow consumer), and one SSE event per HTTP chunk (the API at
 generation speed flushes every event), the same bytes for every client. The figure is
-`time.process_time()` of this process for one whole response (request included) divided by the SSE events in it; the median of `--repeat` runs. Every
-parsed result is checked against the text and JSON the server was given.
+`time.process_time()` of this process for one whole response (request included) divided by the SSE
+events in it; the median of `--repeat` runs. Every parsed result is checked against the text and JSON
+the server was given.
 """
 
 from __future__ import annotations
