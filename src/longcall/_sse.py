@@ -53,23 +53,25 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
         """Add bytes; return the events they complete, in order."""
-        if (
-            self._pending
-            and self._started
-            and b"\n" not in chunk
-            and b"\r" not in chunk
-            and not self._pending.endswith(b"\r")  # a held \r ends a line unless \n follows
-        ):
-            self._parts.append(chunk)  # the line goes on: keep the chunk, join later
-            self._parts_size += len(chunk)
-            if len(self._pending) + self._parts_size > self.max_size:
-                self._too_large("a line")
-            return []
-        if self._parts:
-            self._pending += b"".join(self._parts)
-            self._parts = []
-            self._parts_size = 0
-        buffer = self._pending + chunk if self._pending else chunk
+        if self._pending:  # per-event chunks (the API at generation speed) skip all of this
+            if (
+                self._started
+                and b"\n" not in chunk
+                and b"\r" not in chunk
+                and not self._pending.endswith(b"\r")  # a held \r ends a line unless \n follows
+            ):
+                self._parts.append(chunk)  # the line goes on: keep the chunk, join later
+                self._parts_size += len(chunk)
+                if len(self._pending) + self._parts_size > self.max_size:
+                    self._too_large("a line")
+                return []
+            if self._parts:
+                self._pending += b"".join(self._parts)
+                self._parts = []
+                self._parts_size = 0
+            buffer = self._pending + chunk
+        else:
+            buffer = chunk
         if not self._started:
             if len(buffer) < 3 and _BOM.startswith(buffer):
                 self._pending = buffer
@@ -92,8 +94,9 @@ class SSEDecoder:
         self._pending = buffer[end + 1 :] + held
         if len(self._pending) > self.max_size:
             self._too_large("a line")
-        block = buffer[:end]
-        return self._lines(block.split(b"\n"), len(block))
+        if self._data_size + end <= self.max_size:  # the limit cannot be reached in these lines
+            return self._lines_unchecked(buffer[:end].split(b"\n"))
+        return self._lines(buffer[:end].split(b"\n"), end)
 
     def _too_large(self, what: str) -> None:
         size = len(self._pending) + self._parts_size if what == "a line" else self._data_size
