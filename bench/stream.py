@@ -5,10 +5,12 @@
     python bench/stream.py --full     # the SDK MessageStream on the whole 1 MB tool input too (~1 hour)
 
 A server in a separate process (its CPU is not counted) streams pre-generated SSE bodies as the API
-does: `event: X` / `data: {json}` events over chunked HTTP, cut into 16 KB chunks like TLS records,
-the same bytes for every client. The figure is `time.process_time()` of this process for one whole
-response (request included) divided by the SSE events in it; the median of `--repeat` runs. Every
-parsed result is checked against the text and JSON the server was given.
+does: `event: X` / `data: {json}` events over chunked HTTP, in two framings: cut into 16 KB chunks
+like TLS records (a fast reader behind a slow consumer), and one SSE event per HTTP chunk (the API at
+generation speed flushes every event), the same bytes for every client. The figure is
+`time.process_time()` of this process for one whole response (request included) divided by the SSE
+events in it; the median of `--repeat` runs. Every parsed result is checked against the text and JSON
+the server was given.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ CHUNK = 16 * 1024
 DELTA_CHARS = 5
 MODEL = "claude-sonnet-4-6"
 MAX_TOKENS = 64000
+PER_EVENT = "/event"  # a stream name ending so is framed one SSE event per HTTP chunk
 PREFIX_DELTAS = 20_000  # the SDK MessageStream on the 1 MB tool input is measured on this many deltas
 ASYNC_STREAMS = 200
 ASYNC_DELTAS = 2_000
@@ -174,6 +177,7 @@ def build(name: str) -> tuple[list[bytes], Expected]:
     before it), tool-N@P (its first P deltas only: the JSON stays unfinished), think-N (N thinking
     deltas, a signature, then N text deltas).
     """
+    name = name.removesuffix(PER_EVENT)
     kind, _, size_text = name.partition("-")
     size_text, _, prefix_text = size_text.partition("@")
     size = int(size_text)
@@ -218,8 +222,11 @@ _HEAD = (
 
 @cache
 def _framed(name: str) -> bytes:
-    body = b"".join(build(name)[0])
-    chunks = [body[i : i + CHUNK] for i in range(0, len(body), CHUNK)]
+    if name.endswith(PER_EVENT):
+        chunks = build(name)[0]  # the API at generation speed: every event flushed on its own
+    else:
+        body = b"".join(build(name)[0])
+        chunks = [body[i : i + CHUNK] for i in range(0, len(body), CHUNK)]
     return _HEAD + b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
 
 
@@ -523,6 +530,10 @@ def run(args: argparse.Namespace) -> int:
         (f"tool input, {_bytes(tool_sizes[0])} JSON", f"tool-{tool_sizes[0]}"),
         (f"tool input, {_bytes(tool_sizes[1])} JSON", f"tool-{tool_sizes[1]}"),
         (f"thinking then text, {think:,} + {think:,} deltas", f"think-{think}"),
+        # The same streams as the API sends them while generating: one event per HTTP chunk.
+        (f"long text, {text_sizes[0]:,} deltas", f"text-{text_sizes[0]}{PER_EVENT}"),
+        (f"tool input, {_bytes(tool_sizes[0])} JSON", f"tool-{tool_sizes[0]}{PER_EVENT}"),
+        (f"thinking then text, {think:,} + {think:,} deltas", f"think-{think}{PER_EVENT}"),
     ]
     big_tool = scenarios[3][1]
     server = Server()
@@ -596,10 +607,10 @@ def _report(
         "",
     ]
     out.append(
-        "| stream | events | floor | naive loop | SDK events | SDK MessageStream | longcall "
-        "| longcall / naive |"
+        "| stream | framing | events | floor | naive loop | SDK events | SDK MessageStream | longcall "
+        "| longcall / naive | longcall / SDK events | longcall / SDK MessageStream |"
     )
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     notes = []
     for row in rows:
         stream_cell = _fmt(row.us.get("sdk_message_stream"))
@@ -607,14 +618,20 @@ def _report(
             notes.append(row.note)
             stream_cell = f"~{stream_cell} (est.)†"
         ratio = row.us["longcall"] / row.us["naive"]
+        framing = "1 event / chunk" if row.name.endswith(PER_EVENT) else "16 KB chunks"
+        to_events = row.us["longcall"] / row.us["sdk_events"]
+        to_stream = row.us["longcall"] / row.us["sdk_message_stream"]
         out.append(
-            f"| {row.label} | {row.events:,} | {_fmt(row.us['floor'])} | {_fmt(row.us['naive'])} | "
-            f"{_fmt(row.us['sdk_events'])} | {stream_cell} | {_fmt(row.us['longcall'])} | {ratio:.2f} |"
+            f"| {row.label} | {framing} | {row.events:,} | {_fmt(row.us['floor'])} | "
+            f"{_fmt(row.us['naive'])} | "
+            f"{_fmt(row.us['sdk_events'])} | {stream_cell} | {_fmt(row.us['longcall'])} | {ratio:.2f} | "
+            f"{to_events:.2f} | {to_stream:.3f} |"
         )
     out.append(
-        f"| async: {streams} concurrent streams × {deltas:,} deltas | {async_result['events']:,} | "
-        f"{_fmt(async_result['floor'])} | {_fmt(async_result['naive'])} | – | – | "
-        f"{_fmt(async_result['longcall'])} | {async_result['longcall'] / async_result['naive']:.2f} |"
+        f"| async: {streams} concurrent streams × {deltas:,} deltas | 16 KB chunks | "
+        f"{async_result['events']:,} | {_fmt(async_result['floor'])} | {_fmt(async_result['naive'])} | "
+        "– | – | "
+        f"{_fmt(async_result['longcall'])} | {async_result['longcall'] / async_result['naive']:.2f} | – | – |"
     )
     out.append("")
     for note in notes:

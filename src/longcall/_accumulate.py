@@ -580,7 +580,12 @@ class Accumulator:
                 block.unknown = []
             block.unknown.append(delta)
         if self.emit and block.index >= 0:
-            self._out(block, {**event, "index": block.index} if event.get("index") != block.index else event)
+            if block.index != event["index"]:
+                event = {**event, "index": block.index}
+            if block.held is None and self._pending_start is None:
+                self.out.append(event)  # the usual case: nothing held, no per-event bookkeeping
+            else:
+                self._out(block, event)
 
     def _append_text(self, block: Block, text: str) -> None:
         seam = block.seam

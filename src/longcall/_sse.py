@@ -53,23 +53,25 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
         """Add bytes; return the events they complete, in order."""
-        if (
-            self._pending
-            and self._started
-            and b"\n" not in chunk
-            and b"\r" not in chunk
-            and not self._pending.endswith(b"\r")  # a held \r ends a line unless \n follows
-        ):
-            self._parts.append(chunk)  # the line goes on: keep the chunk, join later
-            self._parts_size += len(chunk)
-            if len(self._pending) + self._parts_size > self.max_size:
-                self._too_large("a line")
-            return []
-        if self._parts:
-            self._pending += b"".join(self._parts)
-            self._parts = []
-            self._parts_size = 0
-        buffer = self._pending + chunk if self._pending else chunk
+        if self._pending:  # per-event chunks (the API at generation speed) skip all of this
+            if (
+                self._started
+                and b"\n" not in chunk
+                and b"\r" not in chunk
+                and not self._pending.endswith(b"\r")  # a held \r ends a line unless \n follows
+            ):
+                self._parts.append(chunk)  # the line goes on: keep the chunk, join later
+                self._parts_size += len(chunk)
+                if len(self._pending) + self._parts_size > self.max_size:
+                    self._too_large("a line")
+                return []
+            if self._parts:
+                self._pending += b"".join(self._parts)
+                self._parts = []
+                self._parts_size = 0
+            buffer = self._pending + chunk
+        else:
+            buffer = chunk
         if not self._started:
             if len(buffer) < 3 and _BOM.startswith(buffer):
                 self._pending = buffer
@@ -92,7 +94,9 @@ class SSEDecoder:
         self._pending = buffer[end + 1 :] + held
         if len(self._pending) > self.max_size:
             self._too_large("a line")
-        return self._lines(buffer[:end].split(b"\n"))
+        if self._data_size + end <= self.max_size:  # the limit cannot be reached in these lines
+            return self._lines_unchecked(buffer[:end].split(b"\n"))
+        return self._lines(buffer[:end].split(b"\n"), end)
 
     def _too_large(self, what: str) -> None:
         size = len(self._pending) + self._parts_size if what == "a line" else self._data_size
@@ -117,9 +121,13 @@ class SSEDecoder:
         self._started = True
         lines = rest.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n") if rest else []
         lines.append(b"")
-        return self._lines(lines)
+        return self._lines(lines, len(rest))
 
-    def _lines(self, lines: list[bytes]) -> list[tuple[str, bytes]]:
+    def _lines(self, lines: list[bytes], span: int) -> list[tuple[str, bytes]]:
+        """Apply the lines of `span` bytes. The size limit is checked once for them all when it can
+        not be reached (an event's data grows by at most `span` here), line by line only near it."""
+        if self._data_size + span <= self.max_size:
+            return self._lines_unchecked(lines)
         events: list[tuple[str, bytes]] = []
         event = self._event
         data = self._data
@@ -151,4 +159,31 @@ class SSEDecoder:
         self._event = event
         self._data = data
         self._data_size = size
+        return events
+
+    def _lines_unchecked(self, lines: list[bytes]) -> list[tuple[str, bytes]]:
+        # The per-event hot path: the same rules as `_lines`, no size bookkeeping per line.
+        events: list[tuple[str, bytes]] = []
+        event = self._event
+        data = self._data
+        for line in lines:
+            if not line:
+                if data:
+                    events.append((event or "message", data[0] if len(data) == 1 else b"\n".join(data)))
+                    data = []
+                event = ""
+            elif line.startswith(b"data:"):
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif line.startswith(b"event:"):
+                event = (line[7:] if line[6:7] == b" " else line[6:]).decode("utf-8", "replace")
+            elif line[0] == 58:  # ":" comment
+                continue
+            elif line == b"data":
+                data.append(b"")
+            elif line == b"event":
+                event = ""
+        self._event = event
+        self._data = data
+        # An event still open carries its size to the next chunk (joined with newlines).
+        self._data_size = sum(map(len, data)) + len(data) - 1 if data else 0
         return events
