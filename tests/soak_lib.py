@@ -49,6 +49,7 @@ from typing import Any
 
 import anthropic
 import httpx2
+from anthropic.lib.streaming._messages import accumulate_event
 
 import longcall
 from longcall.testing import Emulator, Fault, Script
@@ -439,10 +440,13 @@ def _check(
     error: BaseException | None,
     views: dict[str, str],
     events: list[Any] | None,
+    seen: list[Any],
 ) -> None:
     emulator = slot.emulator
     records = [r for r in emulator.requests if r.method == "POST" and r.path == "/v1/messages"][1:]
-    attempts = list(message.attempts if message is not None else getattr(error, "attempts", None) or [])
+    # `create()` results and errors carry their attempts; the SDK's stream objects do not, so every
+    # call also collects them with the on_attempt hook
+    attempts = list(getattr(message, "attempts", None) or getattr(error, "attempts", None) or seen)
     outcome.attempts = len(attempts)
     for number, attempt in enumerate(attempts):
         kind = kinds[number] if number < len(kinds) else None
@@ -519,9 +523,10 @@ def _check(
     flush = getattr(slot.journal, "flush", None)
     if flush is not None:  # the journal writes from its own thread: wait for this call's writes
         flush(10)
-    record = slot.journal.get(message.call_id) if message.call_id else None
+    # each slot makes one call at a time, so its latest journal entry is this call's
+    record = slot.journal.latest()
     if record is None:
-        outcome.problems.append(Problem("journal", f"call {message.call_id} is not in the journal"))
+        outcome.problems.append(Problem("journal", "the call is not in the journal"))
     elif record.status != "done" or record.text != views["message"]:
         outcome.problems.append(
             Problem(
@@ -530,6 +535,15 @@ def _check(
                 f"the call returned {len(views['message'])}",
             )
         )
+
+
+def _accumulated(events: list[Any]) -> Any:
+    """The message a `create(stream=True)` consumer builds, with the SDK's own accumulator."""
+    message = None
+    json_bufs: dict[int, bytes] = {}  # the SDK's per-block tool-input buffers (SDK 2.x)
+    for event in events:
+        message = accumulate_event(event=event, current_snapshot=message, json_bufs=json_bufs)
+    return message
 
 
 def run_sync_case(case: Case, slot: Slot) -> Outcome:
@@ -542,7 +556,8 @@ def run_sync_case(case: Case, slot: Slot) -> Outcome:
     events: list[Any] | None = None
     message: Any = None
     error: BaseException | None = None
-    params = {**case.params(), "longcall_policy": case.policy()}
+    seen: list[Any] = []
+    params = {**case.params(), "longcall_policy": case.policy(), "on_attempt": seen.append}
     try:
         if case.surface == "create":
             message = client.messages.create(**params, on_text=live.append)
@@ -554,13 +569,13 @@ def run_sync_case(case: Case, slot: Slot) -> Outcome:
         else:
             raw = client.messages.create(stream=True, **params)
             events = list(raw)
-            message = raw.message
+            message = _accumulated(events)
             views["events"] = events_text(events)
         views["message"] = message_text(message)
     except Exception as exc:  # noqa: BLE001 - a failed call is an outcome to report
         error = exc
     outcome.seconds = time.monotonic() - started
-    _check(case, slot, outcome, kinds, message, error, views, events)
+    _check(case, slot, outcome, kinds, message, error, views, events, seen)
     return outcome
 
 
@@ -573,7 +588,8 @@ async def run_async_case(case: Case, slot: Slot, client: Any) -> Outcome:
     events: list[Any] | None = None
     message: Any = None
     error: BaseException | None = None
-    params = {**case.params(), "longcall_policy": case.policy()}
+    seen: list[Any] = []
+    params = {**case.params(), "longcall_policy": case.policy(), "on_attempt": seen.append}
     try:
         if case.surface == "create":
             message = await client.messages.create(**params, on_text=live.append)
@@ -585,13 +601,13 @@ async def run_async_case(case: Case, slot: Slot, client: Any) -> Outcome:
         else:
             raw = await client.messages.create(stream=True, **params)
             events = [event async for event in raw]
-            message = raw.message
+            message = _accumulated(events)
             views["events"] = events_text(events)
         views["message"] = message_text(message)
     except Exception as exc:  # noqa: BLE001 - a failed call is an outcome to report
         error = exc
     outcome.seconds = time.monotonic() - started
-    await asyncio.to_thread(_check, case, slot, outcome, kinds, message, error, views, events)
+    await asyncio.to_thread(_check, case, slot, outcome, kinds, message, error, views, events, seen)
     return outcome
 
 
@@ -711,12 +727,13 @@ def run(
     sync_numbers: queue.Queue[int] = queue.Queue()
     async_numbers: queue.Queue[int] = queue.Queue()
     done = threading.Event()
+    stop = threading.Event()
 
     def feed() -> None:  # route each number to the driver its parity names
-        while (number := take()) is not None:
+        while not stop.is_set() and (number := take()) is not None:
             target = sync_numbers if number % 2 == 0 else async_numbers
             target.put(number)
-            while sync_numbers.qsize() + async_numbers.qsize() > 2 * (threads + tasks):
+            while sync_numbers.qsize() + async_numbers.qsize() > 2 * (threads + tasks) and not stop.is_set():
                 time.sleep(0.01)
         done.set()
 
@@ -738,8 +755,11 @@ def run(
         return draw_case(seed, number, driver="sync" if number % 2 == 0 else "async")
 
     def thread_worker(slot: Slot) -> None:
-        while (number := next_number(sync_numbers)) is not None:
-            record(run_sync_case(case_for(number), slot))
+        try:
+            while (number := next_number(sync_numbers)) is not None:
+                record(run_sync_case(case_for(number), slot))
+        finally:
+            stop.set()  # a worker that died (a harness bug) must not leave the feed waiting
 
     async def async_main(slots: list[Slot]) -> None:
         async def worker(slot: Slot) -> None:
@@ -747,9 +767,12 @@ def run(
                 anthropic.AsyncAnthropic(base_url=slot.emulator.url, api_key=API_KEY, max_retries=0),
                 journal=slot.journal,
             )
-            async with client:
-                while (number := await asyncio.to_thread(next_number, async_numbers)) is not None:
-                    record(await run_async_case(case_for(number), slot, client))
+            try:
+                async with client:
+                    while (number := await asyncio.to_thread(next_number, async_numbers)) is not None:
+                        record(await run_async_case(case_for(number), slot, client))
+            finally:
+                stop.set()
 
         await asyncio.gather(*(worker(slot) for slot in slots))
 
