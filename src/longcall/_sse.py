@@ -13,9 +13,10 @@ Rules kept (https://html.spec.whatwg.org/multipage/server-sent-events.html#event
 One deliberate difference: at the end of the stream, an event that has data but no blank line after
 it is still dispatched (the spec drops it), so a server that omits the last blank line loses nothing.
 
-Memory is bounded: a line not yet ended, or an event's data lines together, longer than `max_size`
-bytes raise `EventTooLarge` (a `ProtocolViolation`: the engine fails the attempt with
-`StreamProtocolError`) instead of growing without end on a stream that never sends a newline.
+Memory is bounded: a line (ended or not), or an event's data lines together, longer than `max_size`
+bytes raise `EventTooLarge` however the bytes were split (a `ProtocolViolation`: the engine fails the
+attempt with `StreamProtocolError`) instead of growing without end on a stream that never sends a
+newline.
 
 `data` stays bytes: lines are split on `\\n` only, which never occurs inside a UTF-8 sequence, and
 `json.loads` takes bytes directly, so no text is decoded twice.
@@ -98,8 +99,9 @@ class SSEDecoder:
             return self._lines_unchecked(buffer[:end].split(b"\n"))
         return self._lines(buffer[:end].split(b"\n"), end)
 
-    def _too_large(self, what: str) -> None:
-        size = len(self._pending) + self._parts_size if what == "a line" else self._data_size
+    def _too_large(self, what: str, size: int | None = None) -> None:
+        if size is None:
+            size = len(self._pending) + self._parts_size if what == "a line" else self._data_size
         self._pending = b""
         self._parts = []
         self._parts_size = 0
@@ -134,6 +136,8 @@ class SSEDecoder:
         size = self._data_size
         limit = self.max_size
         for line in lines:
+            if len(line) > limit:  # as a line still pending would be: the same whatever the chunking
+                self._too_large("a line", len(line))
             if not line:
                 if data:
                     events.append((event or "message", data[0] if len(data) == 1 else b"\n".join(data)))
