@@ -396,7 +396,9 @@ class Accumulator:
         if index in self._map:
             raise ProtocolViolation(f"content_block_start for index {index} arrived twice")
         if start.get("text") is not None and not isinstance(start["text"], str):
-            raise ProtocolViolation(f"content_block_start with a text that is not a string: {_excerpt(event)}")
+            raise ProtocolViolation(
+                f"content_block_start with a text that is not a string: {_excerpt(event)}"
+            )
         continuation = self._continuation
         seam: Seam | None = None
         if continuation is not None and continuation.block is not None:

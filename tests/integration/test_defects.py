@@ -651,10 +651,15 @@ def test_a_continuation_retried_after_an_http_error_still_extends_its_text_block
 
 
 @pytest.mark.parametrize("max_tokens", [60, 100, 137])
-def test_a_repeat_after_a_cut_inside_an_unbroken_token_is_removed(emulator: Emulator, max_tokens: int) -> None:
+def test_a_repeat_after_a_cut_inside_an_unbroken_token_is_removed(
+    emulator: Emulator, max_tokens: int
+) -> None:
     # The cut-back leaves a long token mid-way; the model repeats its last words, the first partial.
     emulator.continuation_overlap = "repeat_words"
-    request = {**params(INSTRUCTION_MODEL, "Write 300 words of unbroken text about x"), "max_tokens": max_tokens}
+    request = {
+        **params(INSTRUCTION_MODEL, "Write 300 words of unbroken text about x"),
+        "max_tokens": max_tokens,
+    }
     message = create("sync", emulator.url, {"policy": FAST.replace(continue_on_max_tokens=True)}, **request)
     assert [block.type for block in message.content] == ["text"]
     assert message.content[0].text == emulator.document(request)
