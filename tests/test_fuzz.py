@@ -418,3 +418,37 @@ def test_an_event_over_policy_max_event_bytes_fails_the_call_clearly(emulator: E
             longcall_policy=policy,
         )
     assert "60 bytes" in str(raised.value)
+
+
+def _mutate_first(body: bytes, kind: str, change: Any) -> bytes:
+    """The body with `change` applied to the payload of its first event of type `kind`."""
+    events = split_events(body)
+    for number, event in enumerate(events):
+        head, sep, data = event.partition(b"data: ")
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            continue
+        if payload.get("type") == kind:
+            change(payload)
+            events[number] = head + sep + json.dumps(payload).encode() + b"\n\n"
+            return b"".join(events)
+    raise AssertionError(f"no {kind} event")
+
+
+@pytest.mark.parametrize(
+    ("kind", "change"),
+    [
+        ("message_delta", lambda p: p["usage"].update(output_tokens="12")),
+        ("message_delta", lambda p: p["usage"].update(output_tokens=[12])),
+        ("message_start", lambda p: p["message"]["usage"].update(input_tokens="3")),
+        ("content_block_delta", lambda p: p["delta"].update(text=None)),
+        ("content_block_delta", lambda p: p["delta"].update(text=7)),
+        ("content_block_start", lambda p: p["content_block"].update(text=["x"])),
+    ],
+)
+def test_a_field_of_the_wrong_type_fails_the_call_as_a_protocol_error(kind: str, change: Any) -> None:
+    # Found by the fuzzer: these raised ValueError / TypeError from deep inside the engine.
+    body = _mutate_first(recorded()[0], kind, change)
+    decisions = drive([[body]], accepts_prefill=True, continue_on_max_tokens=False)
+    assert isinstance(decisions[-1].error, longcall.StreamProtocolError), decisions[-1]

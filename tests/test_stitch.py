@@ -323,6 +323,7 @@ def test_stitching_chinese_and_long_tokens_gives_the_unbroken_text(
 @settings(max_examples=500, deadline=None)
 @given(st.text(st.characters(codec="utf-8"), max_size=60))
 @example("\x85\u0abc")  # a combining mark on whitespace (NEL): found by hypothesis
+@example("\u0e340")  # a combining mark with nothing before it: found by hypothesis
 def test_the_cut_back_is_bounded_and_lands_on_a_boundary(text: str) -> None:
     from longcall._resume import MAX_WORD_CUT, cut_back
 

@@ -367,6 +367,7 @@ class Accumulator:
         self.started = True
         usage = message.get("usage")
         self.attempt_usage = dict(usage) if isinstance(usage, dict) else {}
+        _require_counts(self.attempt_usage, event)
         if self.message is None:
             self.message = {key: value for key, value in message.items() if key != "content"}
             if self.emit:
@@ -377,8 +378,10 @@ class Accumulator:
         delta = event.get("delta")
         if not isinstance(delta, dict):
             raise ProtocolViolation(f"message_delta has no delta object: {_excerpt(event)}")
-        self.stop = delta
         usage = event.get("usage")
+        if isinstance(usage, dict):
+            _require_counts(usage, event)  # before the stop is taken: this message_delta did not count
+        self.stop = delta
         if isinstance(usage, dict):
             for key, value in usage.items():
                 if value is not None:
@@ -392,6 +395,10 @@ class Accumulator:
             raise ProtocolViolation(f"content_block_start is malformed: {_excerpt(event)}")
         if index in self._map:
             raise ProtocolViolation(f"content_block_start for index {index} arrived twice")
+        if start.get("text") is not None and not isinstance(start["text"], str):
+            raise ProtocolViolation(
+                f"content_block_start with a text that is not a string: {_excerpt(event)}"
+            )
         continuation = self._continuation
         seam: Seam | None = None
         if continuation is not None and continuation.block is not None:
@@ -551,7 +558,9 @@ class Accumulator:
         self.deltas += 1
         kind = delta.get("type")
         if kind == "text_delta":
-            text = delta["text"]
+            text = delta.get("text")
+            if not isinstance(text, str):  # a null or a number would break the text later, far from here
+                raise ProtocolViolation(f"text_delta without a text string: {_excerpt(event)}")
             self.generated.append(text)
             if block.seam is not None:
                 self._append_text(block, text)
@@ -633,6 +642,13 @@ class Accumulator:
             if key not in ("stop_reason", "stop_sequence") and (value is not None or key != "container"):
                 message[key] = value
         return message
+
+
+def _require_counts(usage: dict[str, Any], event: dict[str, Any]) -> None:
+    """Token counts are integers (or null): the engine adds them up and compares them."""
+    for key, value in usage.items():
+        if key.endswith("_tokens") and value is not None and type(value) is not int:
+            raise ProtocolViolation(f"usage.{key} is not a whole number: {_excerpt(event)}")
 
 
 def _excerpt(event: Any) -> str:

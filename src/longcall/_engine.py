@@ -547,7 +547,11 @@ class Generation:
                     error,
                 )
             delay = min(delay, max(0.0, left))
-        self._plan("resume", self._fit(self.max_tokens - self.segment_output))
+        # A continuation past max_tokens that failed before any content is still one: its text block,
+        # though stopped, was cut, and the retry must extend it rather than start a new block.
+        failed = self._next_continuation
+        still_cut = not got_content and failed is not None and failed.merge
+        self._plan("resume", self._fit(self.max_tokens - self.segment_output), cut_at_max_tokens=still_cut)
         return Decision(delay=delay)
 
     def _plan(self, kind: str, max_tokens: int, *, cut_at_max_tokens: bool = False) -> None:

@@ -160,6 +160,8 @@ def cut_back(text: str) -> int:
     base = end
     while base > 0 and end - base < MAX_CLUSTER_CUT and _extends_cluster(text[base - 1]):
         base -= 1
+    if base == 0 and end > 0:
+        return end  # marks with nothing before them to attach to: no cluster to finish
     if base < end and base > 0 and end - base < MAX_CLUSTER_CUT:
         if text[base - 1].isspace():
             return end  # marks on whitespace: one cluster with it, and the word before it is finished

@@ -634,3 +634,35 @@ def test_an_on_attempt_hook_that_raises_still_leaves_the_call_in_the_journal(
     assert record.status in ("done", "failed", "interrupted")  # recorded as ended, never "streaming"
     assert record.attempts and record.message is not None
     journal.close()
+
+
+@pytest.mark.parametrize("status", [429, 529, 500])
+@pytest.mark.parametrize("model", [PREFILL_MODEL, INSTRUCTION_MODEL])
+def test_a_continuation_retried_after_an_http_error_still_extends_its_text_block(
+    emulator: Emulator, model: str, status: int
+) -> None:
+    # Found by the fault soak (seed 362610, case 12): the retry became a new block after the cut one.
+    request = {**params(model, "Write 400 words about lighthouses"), "max_tokens": 120}
+    emulator.add_faults(Fault(), Fault(status=status, retry_after=0))  # the first continuation fails
+    message = create("sync", emulator.url, {"policy": FAST.replace(continue_on_max_tokens=True)}, **request)
+    assert [block.type for block in message.content] == ["text"]
+    assert message.content[0].text == emulator.document(request)
+    assert message.stop_reason == "end_turn"
+    assert any(attempt.error for attempt in message.attempts)
+
+
+@pytest.mark.parametrize("max_tokens", [60, 100, 137])
+def test_a_repeat_after_a_cut_inside_an_unbroken_token_is_removed(
+    emulator: Emulator, max_tokens: int
+) -> None:
+    # The cut-back leaves a long token mid-way; the model repeats its last words, the first partial.
+    emulator.continuation_overlap = "repeat_words"
+    request = {
+        **params(INSTRUCTION_MODEL, "Write 300 words of unbroken text about x"),
+        "max_tokens": max_tokens,
+    }
+    message = create("sync", emulator.url, {"policy": FAST.replace(continue_on_max_tokens=True)}, **request)
+    assert [block.type for block in message.content] == ["text"]
+    assert message.content[0].text == emulator.document(request)
+    assert message.stop_reason == "end_turn"
+    assert any(attempt.strategy == "instruction" for attempt in message.attempts)
