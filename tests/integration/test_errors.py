@@ -278,7 +278,7 @@ def test_a_delta_missing_its_field_is_a_protocol_error(replay: ReplayServer) -> 
         ]
     )
     with pytest.raises(
-        longcall.StreamProtocolError, match="content_block_delta event is malformed"
+        longcall.StreamProtocolError, match="text_delta without a text string"
     ) as caught:
         replayed(replay, body)
     assert caught.value.partial.content[0].text == "kept"
