@@ -286,6 +286,38 @@ def test_emulate_drops_the_first_request_once_and_logs_each_request(env: dict[st
     assert server.returncode == 0
 
 
+CTRL_C_IN_A_CONSTRUCTOR = """
+import sys
+from longcall import cli
+from longcall.cli import ask
+
+class HalfBuilt:  # as the SDK's HTTP client when Ctrl-C lands in its __init__
+    def __init__(self):
+        raise KeyboardInterrupt
+    def __del__(self):
+        self.state  # never set: AttributeError, reported by Python as "Exception ignored in"
+
+def run(args):
+    HalfBuilt()
+
+ask.run = run
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_ctrl_c_inside_a_constructor_prints_one_sentence(debug: bool) -> None:
+    argv = ["hello", *(["--debug"] if debug else [])]
+    done = subprocess.run(
+        [sys.executable, "-c", CTRL_C_IN_A_CONSTRUCTOR, *argv], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == cli.EXIT_INTERRUPTED
+    if debug:  # --debug keeps Python's own report
+        assert "AttributeError" in done.stderr
+    else:
+        assert done.stderr == "longcall: interrupted.\n"
+
+
 def test_ctrl_c_at_any_moment_of_startup_exits_quietly(emulator: Emulator, env: dict[str, str]):
     emulator.add_faults(*[Fault(tokens_per_second=200)] * 6)
     # From 0.5 s on: earlier, the signal can land in Python's own start (runpy finding the module),

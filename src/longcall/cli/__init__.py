@@ -68,9 +68,26 @@ def _parse_subcommand(name: str, argv: list[str]) -> tuple[argparse.Namespace, i
     return args, int(module.run(args))
 
 
+def _ignore_unraisable(unraisable: object) -> None:
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the `longcall` command; return its exit code (see `EXIT_CODES`)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    previous = sys.unraisablehook
+    if "--debug" not in args_list:
+        # Ctrl-C can land inside the SDK's constructors; the half-built objects then fail in their
+        # `__del__`, and Python prints "Exception ignored in ..." with a traceback after our one
+        # sentence. That says nothing to a person (--debug keeps Python's report).
+        sys.unraisablehook = _ignore_unraisable
+    code = _main(args_list)
+    if code != EXIT_INTERRUPTED:  # interrupted, the half-built objects may be collected at exit
+        sys.unraisablehook = previous
+    return code
+
+
+def _main(args_list: list[str]) -> int:
     debug = "--debug" in args_list
     with plain_warnings():
         try:

@@ -3,7 +3,7 @@
 A document is a sequence of tokens, cut by `tokenize`, the emulator's one tokenizer (the same one
 counts input tokens, so counting an assistant turn the emulator wrote gives its output_tokens). A token
 is one word plus the separator after it (``"sun "``, ``"river, "``, ``"stone.\\n\\n"``), one
-Chinese character plus the punctuation after it (``"阳，"``), or a 7-character piece of a string of
+Chinese character plus the punctuation after it (``"阳，"``), or a 12-character piece of a string of
 more than 12 characters without spaces. Its words depend only on the seed, so a request and every
 later continuation of it agree on every character. The last token ends with ``"."`` (or ``"。"``) and
 nothing after it.
@@ -73,11 +73,11 @@ _FULL_WIDTH_PUNCTUATION = "\u3000-\u303f\uff00-\uffef"
 _TOKEN = re.compile(
     rf"(\s*)([{_CJK}]|[^\s{_CJK}{_FULL_WIDTH_PUNCTUATION}]+)?([{_FULL_WIDTH_PUNCTUATION}]*\s*)"
 )
-# A string without spaces longer than LONG_RUN is cut into PIECE-character tokens from its start.
-# PIECE <= LONG_RUN < 2 * PIECE keeps the cut prefix-stable: a document cut after any token
-# tokenizes back to the same tokens (a broken stream's received text counts as what was sent).
-LONG_RUN = 12
-PIECE = 7
+# A string without spaces longer than PIECE characters is cut into PIECE-character tokens from its
+# start, so a run of any length L is ceil(L / PIECE) tokens: any run of a document's tokens (a
+# broken attempt's text, which starts where the previous attempt's ended) tokenizes back to exactly
+# those tokens. PIECE is longer than any vocabulary word, so English words stay one token each.
+PIECE = 12
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def tokenize(text: str) -> list[str]:
         if not token:
             continue  # the empty match at the end
         core = match.group(2)
-        if core is not None and len(core) > LONG_RUN:
+        if core is not None and len(core) > PIECE:
             pieces = [core[start : start + PIECE] for start in range(0, len(core), PIECE)]
             pieces[0] = match.group(1) + pieces[0]
             pieces[-1] += match.group(3)
