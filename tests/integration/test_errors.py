@@ -277,9 +277,7 @@ def test_a_delta_missing_its_field_is_a_protocol_error(replay: ReplayServer) -> 
             {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta"}},
         ]
     )
-    with pytest.raises(
-        longcall.StreamProtocolError, match="text_delta without a text string"
-    ) as caught:
+    with pytest.raises(longcall.StreamProtocolError, match="text_delta without a text string") as caught:
         replayed(replay, body)
     assert caught.value.partial.content[0].text == "kept"
 
