@@ -571,6 +571,189 @@ def test_drop_after_bytes(emulator: Emulator, client: anthropic.Anthropic, raw: 
         client.messages.create(model=MODEL, max_tokens=100, messages=ask(PROMPT))
 
 
+def _is_reset(error: BaseException) -> bool:
+    """Whether ECONNRESET is behind `error` (an httpx2 error wraps the OSError it caught)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ConnectionResetError) or "Connection reset by peer" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+@pytest.mark.parametrize("after", [0, 1, 700, 5001])
+def test_reset_after_bytes_delivers_exactly_n_bytes_then_econnreset(
+    emulator: Emulator, raw: httpx2.Client, after: int
+) -> None:
+    body = {"model": MODEL, "max_tokens": 100, "stream": True, "messages": ask(PROMPT)}
+    full = raw.post("/v1/messages", json=body).content
+    emulator.add_faults(Fault(reset_after_bytes=after))
+    received = b""
+    with (
+        pytest.raises(httpx2.ReadError) as excinfo,
+        raw.stream("POST", "/v1/messages", json=body) as response,
+    ):
+        assert response.status_code == 200  # the reset comes after the headers
+        for chunk in response.iter_bytes():
+            received += chunk
+    assert _is_reset(excinfo.value), repr(excinfo.value)
+    assert len(received) == after
+    assert re.sub(rb"msg_emu_\d+", b"N", full).startswith(re.sub(rb"msg_emu_\d+", b"N", received))
+    record = emulator.requests[-1]
+    assert (record.cut, record.bytes_sent, record.status) == (True, after, 200)
+    # every token delta whose event arrived whole is counted, no more
+    assert record.output_tokens_sent == received.count(b'"text_delta"') - (
+        b'"text_delta"' in received.rsplit(b"\n\n", 1)[-1]
+    )
+    assert "faults=reset_after_bytes=" in record.log_line() and "status=cut" in record.log_line()
+
+
+def test_a_drop_closes_cleanly_and_a_reset_resets(emulator: Emulator, raw: httpx2.Client) -> None:
+    body = {"model": MODEL, "max_tokens": 100, "stream": True, "messages": ask(PROMPT)}
+    emulator.add_faults(Fault(drop_after_bytes=700), Fault(reset_after_bytes=700, drop_after_bytes=900))
+    errors = []
+    for _ in range(2):
+        with (
+            pytest.raises(httpx2.TransportError) as excinfo,
+            raw.stream("POST", "/v1/messages", json=body) as r,
+        ):
+            r.read()
+        errors.append(excinfo.value)
+    drop, reset = errors
+    assert isinstance(drop, httpx2.RemoteProtocolError) and not _is_reset(drop)  # FIN: body incomplete
+    assert isinstance(reset, httpx2.ReadError) and _is_reset(reset)  # RST: the earlier count acted
+    assert emulator.requests[-1].bytes_sent == 700
+
+
+def test_reset_before_status_answers_nothing(emulator: Emulator, raw: httpx2.Client) -> None:
+    # before the credentials check too: a network fault does not wait for the API's answer
+    emulator.add_faults(Fault(reset_before_status=True, status=529))
+    with pytest.raises(httpx2.ReadError) as excinfo:
+        raw.post(
+            "/v1/messages",
+            json={"model": MODEL, "max_tokens": 5, "messages": ask(PROMPT)},
+            headers={"x-api-key": ""},
+        )
+    assert _is_reset(excinfo.value)
+    record = emulator.requests[-1]
+    assert (record.cut, record.status, record.bytes_sent) == (True, None, 0)
+    assert (
+        raw.post("/v1/messages", json={"model": MODEL, "max_tokens": 5, "messages": ask(PROMPT)}).status_code
+        == 200
+    )
+
+
+RESETS = {
+    "before the status line": Fault(reset_before_status=True),
+    "after the headers": Fault(reset_after_bytes=0),
+    "mid-body": Fault(reset_after_bytes=500),
+}
+
+
+@pytest.mark.parametrize("where", RESETS)
+def test_what_the_sdk_raises_on_a_reset(emulator: Emulator, client: anthropic.Anthropic, where: str) -> None:
+    # create(): the SDK reads the whole body inside its request, so a reset is an APIConnectionError
+    # wherever it lands; its cause is the httpx2.ReadError of the ECONNRESET
+    emulator.add_faults(RESETS[where])
+    with pytest.raises(anthropic.APIConnectionError) as create_error:
+        client.messages.create(model=MODEL, max_tokens=100, messages=ask(PROMPT))
+    assert not isinstance(create_error.value, anthropic.APITimeoutError)
+    assert _is_reset(create_error.value)
+    # a stream: before the status line the SDK's request fails (APIConnectionError); once the
+    # response has begun, the SDK lets the transport's error through as it is: httpx2.ReadError
+    emulator.add_faults(RESETS[where])
+    expected = anthropic.APIConnectionError if where == "before the status line" else httpx2.ReadError
+    with (
+        pytest.raises(expected) as stream_error,
+        client.messages.stream(model=MODEL, max_tokens=100, messages=ask(PROMPT)) as stream,
+    ):
+        stream.get_final_message()
+    assert _is_reset(stream_error.value)
+
+
+def test_the_sdk_retries_a_reset_before_the_status_line(emulator: Emulator) -> None:
+    emulator.add_faults(Fault(reset_before_status=True), Fault(reset_before_status=True))
+    with anthropic.Anthropic(base_url=emulator.url, api_key=API_KEY, max_retries=2) as client:
+        message = client.messages.create(model=MODEL, max_tokens=4000, messages=ask(PROMPT))
+    assert text_of(message) == emulator.document(PROMPT)
+    assert [record.cut for record in emulator.requests] == [True, True, False]
+
+
+RESUMED_PROMPT = "Write 1500 words about harbors"
+THROUGH_RESETS = (
+    Fault(reset_after_bytes=3000),
+    Fault(reset_before_status=True),
+    Fault(reset_after_bytes=0),
+    Fault(reset_after_bytes=20_000, overlap="repeat_words"),
+)
+
+
+def _wrapped_sync(emulator: Emulator, surface: str) -> tuple[str, Any]:
+    policy = longcall.Policy(backoff_initial=0.005, backoff_max=0.02)
+    with anthropic.Anthropic(base_url=emulator.url, api_key=API_KEY, max_retries=0) as sdk:
+        client = longcall.wrap(sdk, journal=None, policy=policy)
+        params: Any = {"model": MODEL, "max_tokens": 4000, "messages": ask(RESUMED_PROMPT)}
+        if surface == "create":
+            message = client.messages.create(**params)
+            return text_of(message), message
+        with client.messages.stream(**params) as stream:
+            live = "".join(stream.text_stream)
+            message = stream.get_final_message()
+        assert live == text_of(message)
+        return text_of(message), message
+
+
+def _wrapped_async(emulator: Emulator, surface: str) -> tuple[str, Any]:
+    async def run() -> tuple[str, Any]:
+        policy = longcall.Policy(backoff_initial=0.005, backoff_max=0.02)
+        async with anthropic.AsyncAnthropic(base_url=emulator.url, api_key=API_KEY, max_retries=0) as sdk:
+            client = longcall.wrap(sdk, journal=None, policy=policy)
+            params: Any = {"model": MODEL, "max_tokens": 4000, "messages": ask(RESUMED_PROMPT)}
+            if surface == "create":
+                message = await client.messages.create(**params)
+                return text_of(message), message
+            async with client.messages.stream(**params) as stream:
+                live = "".join([piece async for piece in stream.text_stream])
+                message = await stream.get_final_message()
+            assert live == text_of(message)
+            return text_of(message), message
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("surface", ["create", "stream"])
+@pytest.mark.parametrize("driver", [_wrapped_sync, _wrapped_async], ids=["sync", "async"])
+def test_wrap_resumes_across_resets_to_the_exact_fault_free_text(
+    emulator: Emulator, driver: Any, surface: str
+) -> None:
+    fault_free, _ = driver(emulator, surface)
+    assert fault_free == emulator.document(RESUMED_PROMPT)
+    emulator.reset()
+    emulator.add_faults(*THROUGH_RESETS)
+    text, message = driver(emulator, surface)
+    assert text == fault_free
+    assert message.stop_reason == "end_turn"
+    records = [r for r in emulator.requests if r.path == "/v1/messages"]
+    assert [r.cut for r in records] == [True, True, True, True, False]
+    assert message.usage.output_tokens == sum(r.output_tokens_sent for r in records) >= 1500
+
+
+@pytest.mark.parametrize("fault", [Fault(reset_after_bytes=3000), Fault(reset_before_status=True)])
+def test_wrap_gives_up_on_resets_as_an_api_connection_error(emulator: Emulator, fault: Fault) -> None:
+    policy = longcall.Policy(max_attempts=2, backoff_initial=0.005, backoff_max=0.01)
+    emulator.add_faults(fault, fault)
+    with anthropic.Anthropic(base_url=emulator.url, api_key=API_KEY, max_retries=0) as sdk:
+        client = longcall.wrap(sdk, journal=None, policy=policy)
+        with pytest.raises(anthropic.APIConnectionError) as excinfo:
+            client.messages.create(model=MODEL, max_tokens=4000, messages=ask(RESUMED_PROMPT))
+    assert isinstance(excinfo.value, longcall.StreamIncomplete)
+    assert len(excinfo.value.attempts) == 2
+    partial = excinfo.value.partial
+    received = text_of(partial) if partial is not None else ""
+    assert emulator.document(RESUMED_PROMPT).startswith(received)
+    assert bool(received) == (fault.reset_after_bytes is not None)
+
+
 def test_stall_and_tokens_per_second(emulator: Emulator, client: anthropic.Anthropic) -> None:
     emulator.add_faults(Fault(stall_after_events=4, stall_seconds=0.3))
     started = time.monotonic()
@@ -602,6 +785,14 @@ def test_fault_rejects_nonsense() -> None:
         Fault(overlap="sideways")
     with pytest.raises(ValueError, match="status"):
         Fault(status=200)
+    with pytest.raises(ValueError, match="reset_after_bytes"):
+        Fault(reset_after_bytes=-1)
+    assert Fault.from_header('{"reset_after_bytes": 40, "drop_after_bytes": 40}').cut_after_bytes == (
+        40,
+        True,
+    )
+    assert Fault(drop_after_bytes=10, reset_after_bytes=40).cut_after_bytes == (10, False)
+    assert Fault.from_header('{"reset_before_status": true}').describe() == "reset_before_status=True"
 
 
 # -- HTTP -----------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ rate limits with the API's headers and 429s, extra routes, and replies outside H
 
 from __future__ import annotations
 
+import argparse
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -114,6 +115,28 @@ def test_a_fault_every_kth_request(emulator: Emulator, client: anthropic.Anthrop
     assert client.messages.create(model=MODEL, max_tokens=5, messages=ask()).stop_reason
     with pytest.raises(ValueError, match="every"):
         emulator.fault_every(0, Fault(status=503))
+
+
+def test_the_emulate_commands_reset_flag(emulator: Emulator) -> None:
+    from longcall.cli import emulate
+
+    parser = argparse.ArgumentParser()
+    emulate.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["emulate", "--reset-after-bytes", "400", "--every", "2"])
+    emulate.apply_faults(emulator, args)
+    with httpx2.Client(
+        base_url=emulator.url, headers={"x-api-key": API_KEY, "anthropic-version": "2023-06-01"}
+    ) as raw:
+        body = {"model": MODEL, "max_tokens": 50, "stream": True, "messages": ask()}
+        outcomes = []
+        for _ in range(4):
+            try:
+                outcomes.append(len(raw.post("/v1/messages", json=body).content))
+            except httpx2.ReadError:
+                outcomes.append("reset")
+    assert outcomes[1] == outcomes[3] == "reset" and outcomes[0] == outcomes[2] != "reset"
+    assert [r.bytes_sent for r in emulator.requests if r.cut] == [400, 400]
+    assert all(r.fault == Fault(reset_after_bytes=400) for r in emulator.requests if r.cut)
 
 
 # -- rate limits ----------------------------------------------------------------------------------

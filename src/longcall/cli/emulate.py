@@ -1,8 +1,8 @@
 """`longcall emulate`: run the local Messages API emulator in the foreground, slow or faulty on request.
 
-The fault flags become the emulator's faults (`apply_faults`): pacing applies to every request; a drop
-or an error event to the next request only with `--once`, to every K-th with `--every K`, else to
-every request. `--log` prints the emulator's line per request. `longcall demo` sets its faults the
+The fault flags become the emulator's faults (`apply_faults`): pacing applies to every request; a drop,
+a reset or an error event to the next request only with `--once`, to every K-th with `--every K`, else
+to every request. `--log` prints the emulator's line per request. `longcall demo` sets its faults the
 same way.
 """
 
@@ -60,7 +60,14 @@ def add_fault_options(parser: argparse.ArgumentParser) -> None:
         "--drop-after-bytes",
         type=count,
         metavar="N",
-        help="cut the connection after N bytes of a response body, as a network would",
+        help="close the connection (FIN) after N bytes of a response body, as a proxy that gives up would",
+    )
+    parser.add_argument(
+        "--reset-after-bytes",
+        type=count,
+        metavar="N",
+        help="reset the connection (TCP RST) after N bytes of a response body, as a broken network "
+        "would; 0: right after the headers",
     )
     parser.add_argument(
         "--error-after-events",
@@ -72,23 +79,26 @@ def add_fault_options(parser: argparse.ArgumentParser) -> None:
     which.add_argument(
         "--once",
         action="store_true",
-        help="the drop or error hits the next request only; the ones after it go through",
+        help="the drop, reset or error hits the next request only; the ones after it go through",
     )
     which.add_argument(
-        "--every", type=positive, metavar="K", help="the drop or error hits every K-th request"
+        "--every", type=positive, metavar="K", help="the drop, reset or error hits every K-th request"
     )
 
 
 def apply_faults(emulator: Emulator, args: argparse.Namespace) -> None:
-    """Set the flags' faults on `emulator`: pacing for every request; the drop or error event for the
-    next request only (`--once`, queued), every K-th (`--every K`), or every request."""
+    """Set the flags' faults on `emulator`: pacing for every request; the drop, reset or error event
+    for the next request only (`--once`, queued), every K-th (`--every K`), or every request."""
     from ..testing import Fault
 
     pace = {"tokens_per_second": args.tokens_per_second}
-    if args.drop_after_bytes is not None or args.error_after_events is not None:
-        broken = Fault(
-            drop_after_bytes=args.drop_after_bytes, error_after_events=args.error_after_events, **pace
-        )
+    cuts = {
+        "drop_after_bytes": args.drop_after_bytes,
+        "reset_after_bytes": getattr(args, "reset_after_bytes", None),  # `longcall demo` sets no reset
+        "error_after_events": args.error_after_events,
+    }
+    if any(value is not None for value in cuts.values()):
+        broken = Fault(**cuts, **pace)
         if args.once:
             emulator.add_faults(broken)
         else:
@@ -109,7 +119,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         '  ANTHROPIC_BASE_URL=http://127.0.0.1:8000 longcall "Write 3000 words"\n'
         "  longcall emulate --tokens-per-second 60 --drop-after-bytes 40000 --once --log\n"
         "                       slow, one dropped connection, then the resume goes through\n"
-        "  longcall emulate --error-after-events 200 --every 3 --log\n",
+        "  longcall emulate --error-after-events 200 --every 3 --log\n"
+        "  longcall emulate --reset-after-bytes 20000 --every 2 --log\n",
         formatter_class=Formatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="the interface to listen on (default: 127.0.0.1)")

@@ -1,4 +1,4 @@
-"""Faults the emulator injects into one request: HTTP errors, error events, drops, stalls, slow tokens."""
+"""Faults the emulator injects into one request: HTTP errors, error events, drops, resets, stalls, pacing."""
 
 from __future__ import annotations
 
@@ -46,7 +46,15 @@ class Fault:
         error_after_events: after this many SSE events (message_start and ping count), send an `error`
             event and end the response cleanly. Non-streaming: the HTTP error for `error_type`.
         drop_after_bytes: after exactly this many body bytes (chunk framing not counted), shut the
-            connection down without the terminating chunk.
+            connection down without the terminating chunk: a clean close (FIN), as a proxy that gives up.
+        reset_after_bytes: after exactly this many body bytes, reset the connection (RST: SO_LINGER 0,
+            then close), as a network that breaks: the client's next read fails with ECONNRESET. 0
+            resets right after the headers. The bytes before it reach the client first (on Linux the
+            emulator waits until they are acknowledged), so `output_tokens_sent` is what it could see.
+            With `drop_after_bytes` too, the smaller count acts (the reset on a tie).
+        reset_before_status: reset the connection once the request is read, before the status line
+            (the client sees ECONNRESET with no response at all). Takes precedence over every other
+            field, `status` included.
         stall_after_events: after this many events, pause `stall_seconds`, then carry on.
             Non-streaming: pause before replying.
         stall_seconds: how long the stall lasts.
@@ -63,6 +71,8 @@ class Fault:
     retry_after_ms: float | None = None
     error_after_events: int | None = None
     drop_after_bytes: int | None = None
+    reset_after_bytes: int | None = None
+    reset_before_status: bool = False
     stall_after_events: int | None = None
     stall_seconds: float = 0.0
     tokens_per_second: float | None = None
@@ -71,7 +81,12 @@ class Fault:
     def __post_init__(self) -> None:
         if self.status is not None and not 400 <= self.status <= 599:
             raise ValueError(f"Fault.status must be an HTTP error status (400-599), not {self.status}")
-        for name in ("error_after_events", "drop_after_bytes", "stall_after_events"):
+        for name in (
+            "error_after_events",
+            "drop_after_bytes",
+            "reset_after_bytes",
+            "stall_after_events",
+        ):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"Fault.{name} must be >= 0, not {value}")
@@ -108,6 +123,16 @@ class Fault:
             error_type = self.error_type or "overloaded_error"
             status = STATUSES.get(error_type, 500)
         return status, error_type, self.message or MESSAGES.get(error_type, "Error")
+
+    @property
+    def cut_after_bytes(self) -> tuple[int, bool] | None:
+        """(body bytes, reset?) of the cut that comes first, drop or reset; None without either."""
+        cuts = [
+            (count, reset)
+            for count, reset in ((self.reset_after_bytes, True), (self.drop_after_bytes, False))
+            if count is not None
+        ]
+        return min(cuts, key=lambda cut: cut[0]) if cuts else None
 
     @property
     def acts_per_event(self) -> bool:

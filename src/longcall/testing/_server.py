@@ -14,6 +14,7 @@ import json
 import re
 import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
@@ -586,6 +587,20 @@ def _from_vertex(path: str, body: Any) -> tuple[str, Any]:
     return path, body
 
 
+def _unacknowledged_bytes(connection: socket.socket) -> int:
+    """Bytes written to `connection` the peer has not acknowledged (Linux; 0 where unknown)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    import fcntl  # POSIX only: imported where it is used
+    import termios
+
+    try:
+        queued = fcntl.ioctl(connection.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int(struct.unpack("i", queued)[0])
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -720,6 +735,8 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command == "POST" and path == "/v1/messages":
                 fault = emulator._take_fault(headers.get("x-emulator-fault"))
                 self._record.fault = fault
+                if fault is not None and fault.reset_before_status:
+                    self._abort(reset=True)  # a network fault: before anything the API would check
             if emulator.strict:
                 _rules.check_credentials(headers)
                 if self._version is None and path.startswith("/v1/"):
@@ -825,10 +842,11 @@ class _Handler(BaseHTTPRequestHandler):
             if fault.error_after_events is not None:
                 self._send_error(*fault.http_error())
                 return
-            if fault.drop_after_bytes is not None and fault.drop_after_bytes < len(payload):
+            cut = fault.cut_after_bytes
+            if cut is not None and cut[0] < len(payload):
                 self._send_headers(200, "application/json", [("content-length", str(len(payload))), *extra])
-                self._write(payload[: fault.drop_after_bytes])
-                self._abort()
+                self._write(payload[: cut[0]])
+                self._abort(reset=cut[1])
         self._record.output_tokens_sent = int(reply.usage["output_tokens"])
         self._send_json(200, payload, extra)
 
@@ -840,7 +858,7 @@ class _Handler(BaseHTTPRequestHandler):
             "text/event-stream",
             [("cache-control", "no-cache"), ("transfer-encoding", "chunked"), *extra],
         )
-        body = _ChunkedBody(self, None if fault is None else fault.drop_after_bytes)
+        body = _ChunkedBody(self, None if fault is None else fault.cut_after_bytes)
         per_chunk = self.server.emulator.events_per_chunk
         if fault is None or not fault.acts_per_event:
             for start in range(0, len(events), per_chunk):
@@ -916,18 +934,39 @@ class _Handler(BaseHTTPRequestHandler):
         if seconds > 0 and self.server.emulator._closing.wait(seconds):
             self._abort()
 
-    def _abort(self) -> NoReturn:
+    def _abort(self, *, reset: bool = False) -> NoReturn:
+        """Cut the connection: shut it down cleanly (FIN), or with `reset` send an RST instead."""
+        record = getattr(self, "_record", None)
+        if record is not None:  # final before the client can see the cut
+            record.cut, record.bytes_sent = True, self._bytes_sent
         with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
+            if reset:
+                self._reset()
+            else:
+                self.connection.shutdown(socket.SHUT_RDWR)
         raise _Aborted
+
+    def _reset(self) -> None:
+        connection = self.connection
+        # An RST throws away what the kernel has not sent yet: wait until the client has the bytes
+        # written (unacknowledged bytes are 0), so they are what it sees before ECONNRESET.
+        deadline = time.monotonic() + 5
+        while _unacknowledged_bytes(connection) and time.monotonic() < deadline:
+            if self.server.emulator._closing.wait(0.001):
+                break
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # close() sends the RST only once the last file made from the socket is closed too
+        self.rfile.close()
+        connection.close()
 
 
 class _ChunkedBody:
-    """Writes events as HTTP chunks, counting body bytes so a drop can cut after exactly N of them."""
+    """Writes events as HTTP chunks, counting body bytes so a drop or reset cuts after exactly N of them."""
 
-    def __init__(self, handler: _Handler, drop_after: int | None) -> None:
+    def __init__(self, handler: _Handler, cut: tuple[int, bool] | None) -> None:
         self._handler = handler
-        self._drop_after = drop_after
+        self._cut_after: int | None = cut[0] if cut is not None else None
+        self._reset = cut is not None and cut[1]
         self._written = 0
 
     def send(self, events: Sequence[Event]) -> None:
@@ -935,8 +974,8 @@ class _ChunkedBody:
             return
         data = events[0][0] if len(events) == 1 else b"".join(event for event, _ in events)
         record = self._handler._record
-        if self._drop_after is not None and self._written + len(data) >= self._drop_after:
-            keep = self._drop_after - self._written
+        if self._cut_after is not None and self._written + len(data) >= self._cut_after:
+            keep = self._cut_after - self._written
             position = 0
             for event, tokens in events:
                 position += len(event)
@@ -945,7 +984,7 @@ class _ChunkedBody:
                 record.output_tokens_sent += tokens
             if keep:
                 self._write(data[:keep])
-            self._handler._abort()
+            self._handler._abort(reset=self._reset)
         # Counted before writing, so the count is final when the client sees message_stop.
         record.output_tokens_sent += sum(tokens for _, tokens in events)
         self._write(data)
