@@ -47,10 +47,20 @@ def test_the_soak_covers_every_surface_driver_and_fault(soak: Totals) -> None:
     surfaces = {f"{surface}/{driver}" for surface in soak_lib.SURFACES for driver in ("sync", "async")}
     assert set(soak.by_surface) == surfaces
     fired = {kind.split(":")[0] for kind in soak.faults_fired}
-    expected = {"drop", "error_event", "http_429", "http_529", "http_500", "stall", "slow", "slow_drop"}
-    if soak_lib.SUPPORTS_RESET:
-        expected.add("reset")
+    expected = {
+        "drop",
+        "reset",
+        "error_event",
+        "http_429",
+        "http_529",
+        "http_500",
+        "stall",
+        "slow",
+        "slow_drop",
+    }
     assert expected <= fired, soak.summary()
+    resets = {kind for kind in soak.faults_fired if kind.startswith("reset")}
+    assert resets == {"reset", "reset:before_status", "reset:after_headers"}, soak.summary()
     error_types = {kind.split(":")[1] for kind in soak.faults_fired if kind.startswith("error_event:")}
     assert error_types == set(soak_lib.RETRIED_ERROR_EVENTS)
 
