@@ -15,8 +15,16 @@ resume it checks:
 It prints the totals: kills (before the call was journaled, while streaming, after it finished),
 resumes, rounds whose text came back exact, and the problems found, each with its round's seed.
 
-TODO(issue 13): the batch runner gets the same loop (kill `longcall batch`, run it again, check that
-no request is sent twice and every result is exact) once it exists; add it as another `--target`.
+`--target batch` does the same to the batch runner: each round writes an input of 6-20 requests,
+runs `longcall batch IN -o OUT -c 4`, kills it with SIGKILL at a random moment, and runs the same
+command again (killed again now and then) until it exits 0. After every kill and every run:
+- the run's state file passes `PRAGMA integrity_check`;
+- no request reached the emulator, after a kill, for an item whose result was already in OUT (the
+  emulator, in its own process, logs every request it gets);
+and at the end every line of OUT is JSON, every id is in it exactly once, `succeeded` with exactly
+the emulator's document and the stop reason `end_turn`.
+
+    python scripts/crashloop.py --target batch --kills 50
 """
 
 from __future__ import annotations
@@ -30,10 +38,12 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 if str(REPOSITORY / "src") not in sys.path:
@@ -46,23 +56,53 @@ API_KEY = "sk-ant-crashloop-not-a-secret"
 # -- the emulator, in its own process -----------------------------------------------------------------
 
 
-def serve_emulator(rate: float) -> None:
-    """Run an emulator whose every reply is paced at `rate` tokens per second; print its URL."""
+def serve_emulator(rate: float, requests_log: str | None = None) -> None:
+    """Run an emulator whose every reply is paced at `rate` tokens per second; print its URL. With
+    `requests_log`, append one JSON line per POST /v1/messages to it: the first user turn's text and
+    whether the request continues an answer."""
     from longcall.testing import Emulator, Fault
 
     with Emulator() as emulator:
         # Faults are taken one per request: enough pacing faults for any run.
         emulator.add_faults(*[Fault(tokens_per_second=rate)] * 100_000)
+        if requests_log is not None:
+            emulator.interceptors.insert(0, _request_logger(Path(requests_log)))
         print(emulator.url, flush=True)
         sys.stdin.read()  # until the parent closes our stdin (or dies)
+
+
+def _request_logger(path: Path) -> Any:
+    lock = threading.Lock()
+    file = path.open("a", encoding="utf-8")
+
+    def note(handler: Any, method: str, route: str, body: Any) -> bool:
+        if method == "POST" and route == "/v1/messages" and isinstance(body, dict):
+            line = json.dumps({"prompt": prompt_of(body), "continuation": is_continuation(body)})
+            with lock:
+                file.write(line + "\n")
+                file.flush()
+        return False  # only watching: the emulator answers as always
+
+    return note
+
+
+def prompt_of(body: dict[str, Any]) -> str:
+    """The original prompt of a request (the first user turn; a resume may make it a block list)."""
+    content = body["messages"][0]["content"]
+    return content if isinstance(content, str) else "".join(block.get("text", "") for block in content)
+
+
+def is_continuation(body: dict[str, Any]) -> bool:
+    return any(message.get("role") == "assistant" for message in body["messages"])
 
 
 class EmulatorProcess:
     """`serve_emulator` in a child process; `url` once it listens."""
 
-    def __init__(self, rate: float, env: dict[str, str]) -> None:
+    def __init__(self, rate: float, env: dict[str, str], requests_log: Path | None = None) -> None:
+        log = ["--requests-log", str(requests_log)] if requests_log is not None else []
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--serve-emulator", "--rate", str(rate)],
+            [sys.executable, __file__, "--serve-emulator", "--rate", str(rate), *log],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -129,6 +169,7 @@ class Totals:
     finished_before_kill: int = 0  # rounds whose first process ended before its kill was due
     exact: int = 0
     checkpoint_chars: list[int] = field(default_factory=list)  # what the journal kept at each kill
+    integrity_checks: int = 0
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -153,7 +194,8 @@ class Totals:
                 f"{self.rounds}",
                 f"  journal after a kill: {len(kept)} partial texts, all checked as exact beginnings of the "
                 f"document (average {average:,.0f} characters kept)",
-                f"  integrity_check: run after every kill and every resume; problems: {len(self.problems)}",
+                f"  integrity_check: {self.integrity_checks} runs, after every kill and every resume; "
+                f"problems: {len(self.problems)}",
                 *(f"  - {problem}" for problem in self.problems[:20]),
             ]
         )
@@ -214,6 +256,7 @@ class Loop:
 
     def _check_integrity(self, where: str) -> None:
         if self.journal.exists():
+            self.totals.integrity_checks += 1
             result = integrity(self.journal)
             if result != "ok":
                 self._problem(where, f"PRAGMA integrity_check says {result!r}")
@@ -351,6 +394,258 @@ class Loop:
         self.totals.exact += exact
 
 
+# -- the batch runner ---------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchTotals(Totals):
+    items: int = 0
+    items_exact: int = 0
+    results_before_kill: list[int] = field(default_factory=list)  # results already in OUT at each kill
+    requests_after_done: int = 0  # requests for an item after its result was written: must stay 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.exact == self.rounds
+
+    def summary(self) -> str:
+        kept = self.results_before_kill
+        return "\n".join(
+            [
+                f"batch crash loop seed {self.seed}: {self.rounds} rounds, {self.total_kills} SIGKILLs in "
+                f"{self.seconds:.0f} s ({', '.join(f'{k} {v}' for k, v in sorted(self.kills.items()))})",
+                f"  rounds whose first run finished before its kill: {self.finished_before_kill}",
+                f"  reruns: {self.resumes}; rounds ending with every item exact: {self.exact} of "
+                f"{self.rounds}; items exact: {self.items_exact} of {self.items}",
+                f"  results already written at the kills: {sum(kept)} (of the items in those rounds); "
+                f"requests sent again for them after a kill: {self.requests_after_done}",
+                f"  integrity_check: {self.integrity_checks} runs, after every kill and every run; "
+                f"problems: {len(self.problems)}",
+                *(f"  - {problem}" for problem in self.problems[:20]),
+            ]
+        )
+
+
+class BatchLoop:
+    """Rounds of `longcall batch` killed and run again; see the module docstring for the checks."""
+
+    def __init__(
+        self,
+        *,
+        seed: int,
+        folder: Path,
+        url: str,
+        env: dict[str, str],
+        words: int,
+        rate: float,
+        requests: Path,
+    ) -> None:
+        self.seed = seed
+        self.folder = folder
+        self.env = {**env, "ANTHROPIC_BASE_URL": url, "LONGCALL_HOME": str(folder / "home")}
+        self.words = words
+        self.rate = rate
+        self.requests = requests  # the emulator's request log
+        self.totals = BatchTotals(seed)
+
+    def _logged(self) -> list[dict[str, Any]]:
+        if not self.requests.exists():
+            return []
+        return [json.loads(line) for line in self.requests.read_text(encoding="utf-8").splitlines() if line]
+
+    def _problem(self, where: str, what: str) -> None:
+        self.totals.problems.append(f"round {where}: {what}")
+
+    def _wait_requested(self, process: subprocess.Popen[bytes], before: int) -> None:
+        """Until the emulator logged a request past the first `before` (or the process ended)."""
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline and len(self._logged()) <= before:
+            time.sleep(0.05)
+
+    def _results(self, output: Path, where: str, *, final: bool) -> list[dict[str, Any]]:
+        """The result lines in OUT. After a kill the last line may be cut short; at the end none may."""
+        if not output.exists():
+            return []
+        results = []
+        lines = output.read_text(encoding="utf-8").split("\n")
+        for number, line in enumerate(lines, 1):
+            if not line:
+                continue
+            try:
+                results.append(json.loads(line))
+            except json.JSONDecodeError:
+                if final or number != len(lines):
+                    self._problem(where, f"line {number} of the output is not JSON: {line[:80]!r}")
+        return results
+
+    def _check_integrity(self, output: Path, where: str) -> None:
+        for state in output.parent.glob(output.name + "*.db"):
+            self.totals.integrity_checks += 1
+            result = integrity(state)
+            if result != "ok":
+                self._problem(where, f"PRAGMA integrity_check of {state.name} says {result!r}")
+
+    def round(self, number: int, *, kill_resume: float) -> None:
+        rng = random.Random(f"batch/{self.seed}/{number}")
+        where = f"{self.seed}/{number}"
+        folder = self.folder / f"round-{number}"
+        folder.mkdir()
+        items = {}
+        with (folder / "in.jsonl").open("w", encoding="utf-8") as file:
+            for item in range(rng.randint(6, 20)):
+                model = rng.choice((PREFILL_MODEL, INSTRUCTION_MODEL))
+                words = rng.randint(self.words // 8, self.words // 3)
+                prompt = f"Batch crash loop {where}/{item}: write {words} words about a harbor"
+                params = {
+                    "model": model,
+                    "max_tokens": 8000,
+                    "messages": [{"role": "user", "content": prompt}],
+                }
+                items[f"item-{item}"] = (prompt, document(model, prompt))
+                file.write(json.dumps({"custom_id": f"item-{item}", "params": params}) + "\n")
+        output = folder / "out.jsonl"
+        command = [sys.executable, "-m", "longcall", "batch", str(folder / "in.jsonl"), "-o", str(output)]
+        command += ["-c", "4", "--fixed", "--no-progress", "--max-attempts", "20"]
+        self.totals.rounds += 1
+        self.totals.items += len(items)
+        runs = 0
+        while True:
+            before = len(self._logged())
+            done = {r.get("custom_id") for r in self._results(output, where, final=False)}
+            process = subprocess.Popen(
+                command,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+            )
+            kill = runs == 0 or rng.random() < kill_resume
+            killed = False
+            if kill:
+                left = [text for custom_id, (_, text) in items.items() if custom_id not in done]
+                full = sum(len(text.split()) for text in left) / self.rate / 4  # at concurrency 4
+                if rng.random() < 0.15:  # any moment from the start, streaming yet or not
+                    delay = rng.uniform(0.05, 2.0)
+                else:  # a moment while it streams: the process takes seconds to start on a busy machine
+                    self._wait_requested(process, before)
+                    delay = rng.uniform(0.0, full)
+                try:
+                    process.wait(timeout=delay)
+                except subprocess.TimeoutExpired:
+                    process.send_signal(signal.SIGKILL)
+                    killed = True
+            _, stderr = process.communicate(timeout=300)
+            if runs == 0 and not killed:
+                self.totals.finished_before_kill += 1
+            if runs:
+                self.totals.resumes += 1
+            runs += 1
+            # what this run asked for items whose results were already written before it started
+            again = [
+                r
+                for r in self._logged()[before:]
+                if any(r["prompt"] == items[i][0] for i in done if i in items)
+            ]
+            if again:
+                self.totals.requests_after_done += len(again)
+                self._problem(
+                    where, f"{len(again)} requests after a kill for items already done: {again[:3]}"
+                )
+            self._check_integrity(output, where)
+            if killed:
+                written = self._results(output, where, final=False)
+                self.totals.results_before_kill.append(len(written))
+                self.totals.kills["before any result" if not written else "with results written"] += 1
+                continue
+            if process.returncode != 0:
+                error = stderr.decode(errors="replace")[-300:]
+                self._problem(where, f"`longcall batch` exited {process.returncode}: {error!r}")
+                return
+            break
+        results = self._results(output, where, final=True)
+        ids = Counter(r.get("custom_id") for r in results)
+        exact = True
+        for custom_id in items:
+            if ids[custom_id] != 1:
+                exact = False
+                self._problem(where, f"{custom_id} is in the output {ids[custom_id]} times")
+        for record in results:
+            custom_id = record.get("custom_id")
+            if custom_id not in items:
+                exact = False
+                self._problem(where, f"the output has an id that is not in the input: {custom_id!r}")
+                continue
+            expected = items[custom_id][1]
+            message = record.get("message") or {}
+            got = "".join(block.get("text", "") for block in message.get("content", []))
+            if (
+                record.get("status") != "succeeded"
+                or got != expected
+                or message.get("stop_reason") != "end_turn"
+            ):
+                exact = False
+                self._problem(
+                    where,
+                    f"{custom_id}: {record.get('status')}, stop_reason {message.get('stop_reason')!r}, "
+                    f"{len(got)} characters, expected {len(expected)}",
+                )
+            elif ids[custom_id] == 1:
+                self.totals.items_exact += 1
+        self.totals.exact += exact
+
+
+def run_batch(
+    *,
+    kills: int,
+    seed: int,
+    words: int = 1200,
+    rate: float = 300.0,
+    kill_resume: float = 0.3,
+    progress: bool = False,
+) -> BatchTotals:
+    """Rounds of the batch runner until `kills` SIGKILLs landed on a running `longcall batch`."""
+    env = _child_env()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="longcall-crashloop-batch-") as folder:
+        requests = Path(folder) / "requests.jsonl"
+        emulator = EmulatorProcess(rate, env, requests_log=requests)
+        try:
+            loop = BatchLoop(
+                seed=seed,
+                folder=Path(folder),
+                url=emulator.url,
+                env=env,
+                words=words,
+                rate=rate,
+                requests=requests,
+            )
+            number = 0
+            while loop.totals.total_kills < kills and number < kills * 4:
+                loop.round(number, kill_resume=kill_resume)
+                number += 1
+                if progress:
+                    print(
+                        f"  round {number}: {loop.totals.total_kills} kills, {loop.totals.exact} exact, "
+                        f"{len(loop.totals.problems)} problems",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+        finally:
+            emulator.close()
+    loop.totals.seconds = time.monotonic() - started
+    return loop.totals
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPOSITORY / "src"), env.get("PYTHONPATH", "")]).rstrip(
+        os.pathsep
+    )
+    env["ANTHROPIC_API_KEY"] = API_KEY
+    env.pop("ANTHROPIC_AUTH_TOKEN", None)
+    return env
+
+
 def run(
     *,
     kills: int,
@@ -364,12 +659,7 @@ def run(
     """Rounds until `kills` SIGKILLs landed on a running `longcall` (journaled or not). `thorough`
     finds each call with `longcall logs --json` and reads it back with `longcall show` too (slower:
     each is a process start)."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPOSITORY / "src"), env.get("PYTHONPATH", "")]).rstrip(
-        os.pathsep
-    )
-    env["ANTHROPIC_API_KEY"] = API_KEY
-    env.pop("ANTHROPIC_AUTH_TOKEN", None)
+    env = _child_env()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="longcall-crashloop-") as folder:
         emulator = EmulatorProcess(rate, env)
@@ -415,15 +705,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--kill-resume", type=float, default=0.3, help="chance of killing a resume too")
     parser.add_argument(
-        "--target", choices=["cli"], default="cli", help="what to kill (the batch runner: issue 13)"
+        "--target",
+        choices=["cli", "batch"],
+        default="cli",
+        help="what to kill: `longcall` and `longcall resume` (cli), or `longcall batch` (batch)",
     )
     parser.add_argument("--serve-emulator", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--requests-log", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_emulator:
-        serve_emulator(args.rate)
+        serve_emulator(args.rate, args.requests_log)
         return 0
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
     print(f"crash loop: seed {seed}", flush=True)
+    if args.target == "batch":
+        batch_totals = run_batch(
+            kills=args.kills,
+            seed=seed,
+            words=args.words,
+            rate=args.rate,
+            kill_resume=args.kill_resume,
+            progress=True,
+        )
+        print(batch_totals.summary())
+        return 0 if batch_totals.ok else 1
     totals = run(
         kills=args.kills,
         seed=seed,
