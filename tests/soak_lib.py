@@ -456,14 +456,24 @@ def _check(
     # call also collects them with the on_attempt hook
     attempts = list(getattr(message, "attempts", None) or getattr(error, "attempts", None) or seen)
     outcome.attempts = len(attempts)
-    for number, attempt in enumerate(attempts):
+    # A busy machine can hold a request (the event loop, the GIL) past the idle timeout while it
+    # connects or is written, so it times out before the server reads it: no record, no fault taken.
+    # No planned fault looks like that (a planned stall comes after at least one event).
+    unsent = [a for a in attempts if _timed_out_before_any_byte(a)]
+    paired = attempts
+    if unsent and len(attempts) - len(unsent) == len(records):
+        paired = [a for a in attempts if not _timed_out_before_any_byte(a)]
+        outcome.unmatched_errors += len(unsent)
+    for number, attempt in enumerate(paired):
         kind = kinds[number] if number < len(kinds) else None
         if kind is not None and (attempt.error is not None or kind == "slow"):
             outcome.fired[kind] += 1
         elif attempt.error is not None:
             outcome.unmatched_errors += 1
+    # the unsent attempts generated nothing, so usage and the budget stay exactly checkable
+    unexplained = outcome.unmatched_errors - (len(attempts) - len(paired))
     outcome.usage_expected = sum(record.output_tokens_sent for record in records)
-    if len(records) != len(attempts):
+    if len(records) != len(paired):
         outcome.problems.append(
             Problem(
                 "usage",
@@ -507,7 +517,7 @@ def _check(
             Problem("content", f"expected one text block, got {[block.type for block in message.content]}")
         )
     outcome.usage_got = message.usage.output_tokens
-    if case.segments == "cap" and outcome.usage_expected != case.max_tokens and not outcome.unmatched_errors:
+    if case.segments == "cap" and outcome.usage_expected != case.max_tokens and not unexplained:
         outcome.problems.append(
             Problem(
                 "budget",
@@ -515,10 +525,10 @@ def _check(
                 f"output tokens over {len(records)} requests",
             )
         )
-    if outcome.usage_got != outcome.usage_expected and not outcome.unmatched_errors:
+    if outcome.usage_got != outcome.usage_expected and not unexplained:
         per_attempt = [
             (a.usage.get("output_tokens"), r.output_tokens_sent)
-            for a, r in zip(attempts, records, strict=False)
+            for a, r in zip(paired, records, strict=False)
         ]
         outcome.problems.append(
             Problem(
@@ -545,6 +555,15 @@ def _check(
                 f"the call returned {len(views['message'])}",
             )
         )
+
+
+def _timed_out_before_any_byte(attempt: Any) -> bool:
+    return (
+        attempt.error is not None
+        and "idle timeout" in attempt.error
+        and attempt.bytes_received == 0
+        and attempt.request_id is None
+    )
 
 
 def _accumulated(events: list[Any]) -> Any:
