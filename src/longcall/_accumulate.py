@@ -569,21 +569,26 @@ class Accumulator:
             if self.on_text is not None:
                 self.on_text(text)
         elif kind == "input_json_delta":
-            self.generated.append(delta["partial_json"])
-            block.json.append(delta["partial_json"])
+            piece = _string_field(delta, "partial_json", event)
+            self.generated.append(piece)
+            block.json.append(piece)
             if self.on_tool_input is not None:
-                self.on_tool_input(delta["partial_json"])
+                self.on_tool_input(piece)
         elif kind == "thinking_delta":
-            self.generated.append(delta["thinking"])
-            block.thinking.append(delta["thinking"])
+            piece = _string_field(delta, "thinking", event)
+            self.generated.append(piece)
+            block.thinking.append(piece)
             if self.on_thinking is not None:
-                self.on_thinking(delta["thinking"])
+                self.on_thinking(piece)
         elif kind == "signature_delta":
-            block.signature = delta["signature"]
+            block.signature = _string_field(delta, "signature", event)
         elif kind == "citations_delta":
+            citation = delta.get("citation")
+            if not isinstance(citation, dict):
+                raise ProtocolViolation(f"citations_delta without a citation object: {_excerpt(event)}")
             if block.citations is None:
                 block.citations = []
-            block.citations.append(delta["citation"])
+            block.citations.append(citation)
         else:
             if block.unknown is None:
                 block.unknown = []
@@ -642,6 +647,15 @@ class Accumulator:
             if key not in ("stop_reason", "stop_sequence") and (value is not None or key != "container"):
                 message[key] = value
         return message
+
+
+def _string_field(delta: dict[str, Any], name: str, event: dict[str, Any]) -> str:
+    """The delta's `name` field, which must be a string: a null or a number would break the block
+    later, far from here."""
+    value = delta.get(name)
+    if not isinstance(value, str):
+        raise ProtocolViolation(f"{delta.get('type')} without a {name} string: {_excerpt(event)}")
+    return value
 
 
 def _require_counts(usage: dict[str, Any], event: dict[str, Any]) -> None:
