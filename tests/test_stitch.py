@@ -324,6 +324,9 @@ def test_stitching_chinese_and_long_tokens_gives_the_unbroken_text(
 @given(st.text(st.characters(codec="utf-8"), max_size=60))
 @example("\x85\u0abc")  # a combining mark on whitespace (NEL): found by hypothesis
 @example("\u0e340")  # a combining mark with nothing before it: found by hypothesis
+@example("0\u10710")  # a Myanmar vowel sign inside a word: a boundary once, not the second time
+@example("\U00020000\u10710")  # the same sign on a Chinese character, before a word
+@example(" \u0301\u0301\u0301\u0301")  # more marks than an unfinished cluster has
 def test_the_cut_back_is_bounded_and_lands_on_a_boundary(text: str) -> None:
     from longcall._resume import MAX_WORD_CUT, cut_back
 
