@@ -102,7 +102,9 @@ def _inner_candidates(sent: str) -> list[str]:
         while start > 0 and not sent[start - 1].isspace() and not without_spaces(sent[start - 1]):
             start -= 1
         if run_end - start > LONG_TOKEN:
-            for position in range(max(start + 1, low), run_end):
+            # From the token's first character too: a model repeats a URL from its start, and a
+            # token without whitespace is no word-start candidate unless it starts a sentence.
+            for position in range(max(start, low), run_end):
                 if len(sent) - position >= MIN_INNER_OVERLAP:
                     candidates.append(sent[position:])
         i = start
@@ -175,9 +177,15 @@ class Seam:
             limit = min(len(self._shown), len(held))
             while common < limit and held[common] == self._shown[common]:
                 common += 1
-            if common == len(held) and common < len(self._shown) and not final:
-                self._held = held
-                return "", ""
+            if common == len(held) and common < len(self._shown):
+                if not final:
+                    self._held = held
+                    return "", ""
+                # The answer ended before it got past the fragment: the fragment was received (and
+                # shown), so the block gets it back whole; nothing is shown again.
+                fragment, self._shown, self._held = self._shown, "", ""
+                self.done = True
+                return fragment, ""
             live = held[common:]
             self._shown = ""
             self._held = ""
@@ -192,6 +200,23 @@ class Seam:
         if self.done:
             return "", ""
         return self.feed("", final=True)
+
+    def cut_short(self) -> bool:
+        """Had the answer ended here, would it have ended inside a repeat? True while all of it so far
+        (past leading whitespace) is the start of a longer candidate: the model was repeating itself,
+        or wrote new text that happens to match; only why it stopped can tell (see `drop_repeat`)."""
+        if self._overlap_done or self.done:
+            return False
+        body = self._held.lstrip()
+        return bool(body) and any(len(c) > len(body) and c.startswith(body) for c in self._candidates)
+
+    def drop_repeat(self) -> None:
+        """The answer was cut short (by `max_tokens`) inside a repeat: what it holds is not new text.
+        Dropping it loses nothing either way: had it been new, the next continuation starts from the
+        same point and writes it again. `finish()` then gives back only what the block had."""
+        self.removed_overlap = self._held.lstrip()
+        self._held = ""
+        self._overlap_done = True
 
     def _decide_overlap(self, body: str, final: bool) -> int | None:
         """Length of the overlap at the start of `body`, or None while it cannot be known yet."""
