@@ -16,7 +16,9 @@ the text block it continues when that block was cut (no `content_block_stop`, or
 removes repeated text. Thinking the model does before that text is kept on the attempt, not in the
 message, since the message already has the thinking that led to its text; later blocks are appended.
 A continuation that starts with another block (a tool call), or ends without text, gives the cut-back
-word fragment back to the block it came from: received text is never lost. Usage is summed over
+word fragment back to the block it came from: received text is never lost. A continuation's text
+block that stops while all its text may still be a repeat waits for the message_delta: cut short by
+`max_tokens`, that text is dropped as a repeat; otherwise it is the model's. Usage is summed over
 attempts.
 
 Tool input: an empty `partial_json` leaves the block's `input` as it started (`{}`, as the SDK does);

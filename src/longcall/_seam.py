@@ -12,17 +12,20 @@ answer into exactly the characters that come next:
    a suffix counts from any character when it has at least `MIN_UNSPACED_OVERLAP` characters (or
    starts a sentence), and ends at any character of such a script. When `sent` ends inside a long
    unbroken token (more than `LONG_TOKEN` characters without whitespace: a URL, base64), the model
-   may repeat from inside it: a suffix counts from any character of that token when it has at least
-   `MIN_INNER_OVERLAP` characters, and, when the cut was inside the token, the answer need not break
-   after it (the token goes on).
+   may repeat from inside it: a suffix counts from any character of that token (its first included)
+   when it has at least `MIN_INNER_OVERLAP` characters, and, when the cut was inside the token, the
+   answer need not break after it (the token goes on).
    Deciding needs the answer's first characters, so they are held back until no longer candidate can
-   match (at most the length of the longest candidate, `MAX_OVERLAP` characters).
+   match (at most the length of the longest candidate, `MAX_OVERLAP` characters). An answer that ends
+   while still undecided (`cut_short()`) is a repeat cut short when `max_tokens` ended it: the
+   accumulator then calls `drop_repeat()`; ended by the model, it is released as its text.
 2. Whitespace: the stitched block already holds `gap`, the whitespace that was stripped from `sent`
    (and, by instruction, the word fragment cut off after it). The answer may or may not repeat it;
    leading characters equal to `gap` are skipped, so it is never doubled and never lost.
 3. Already shown: `shown` is text the caller already received live but that was not sent (the word
    fragment cut back before an instruction request). When the answer starts with it, those characters
-   are not reported again to live hooks; the block's text is the answer all the same.
+   are not reported again to live hooks; the block's text is the answer all the same. An answer that
+   ends before it gets past the fragment gives the block the fragment back (it was received).
 
 Every step is a prefix decision, made once; after it, text passes straight through.
 """
