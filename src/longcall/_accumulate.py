@@ -561,6 +561,8 @@ class Accumulator:
             seam = block.seam
             block.seam = None
             kept, live = seam.finish()
+            if seam.ended_in_shown:  # the answer stopped inside the cut-back fragment: it was received
+                kept, live = block.shown, ""
             block.shown = ""
             self.removed_overlap += seam.removed_overlap
             if kept:

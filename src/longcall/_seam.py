@@ -25,7 +25,8 @@ answer into exactly the characters that come next:
 3. Already shown: `shown` is text the caller already received live but that was not sent (the word
    fragment cut back before an instruction request). When the answer starts with it, those characters
    are not reported again to live hooks; the block's text is the answer all the same. An answer that
-   ends before it gets past the fragment gives the block the fragment back (it was received).
+   ends before it gets past the fragment sets `ended_in_shown`: the fragment was received, and the
+   block gets it back (the seam itself only ever removes a prefix of the answer).
 
 Every step is a prefix decision, made once; after it, text passes straight through.
 """
@@ -130,6 +131,7 @@ class Seam:
         "_overlap_done",
         "_open_end",
         "removed_overlap",
+        "ended_in_shown",
         "done",
     )
 
@@ -144,6 +146,7 @@ class Seam:
         self._gap = gap
         self._shown = shown
         self.removed_overlap = ""
+        self.ended_in_shown = False  # the answer ended inside `shown`: the block keeps it as received
         self.done = False
 
     def feed(self, text: str, *, final: bool = False) -> tuple[str, str]:
@@ -184,11 +187,12 @@ class Seam:
                 if not final:
                     self._held = held
                     return "", ""
-                # The answer ended before it got past the fragment: the fragment was received (and
-                # shown), so the block gets it back whole; nothing is shown again.
-                fragment, self._shown, self._held = self._shown, "", ""
+                # The answer ended before it got past the fragment: nothing of it is new, and the
+                # fragment, received and shown, goes back to the block (the accumulator's part).
+                self.ended_in_shown = True
+                self._shown = self._held = ""
                 self.done = True
-                return fragment, ""
+                return "", ""
             live = held[common:]
             self._shown = ""
             self._held = ""
