@@ -243,6 +243,9 @@ class Accumulator:
         self.on_tool_input = on_tool_input
         self.emit = emit  # keep the stitched event view in `out` (for stream=True and messages.stream)
         self.out: list[dict[str, Any]] = []
+        # emit mode: unknown events that came after this attempt's message_stop. The SDK yields them
+        # after message_stop, so they wait for the stitched stream's own (`Generation.final_events`).
+        self.after_stop: list[dict[str, Any]] = []
         self.message: dict[str, Any] | None = None
         self.blocks: list[Block] = []
         self.usage: dict[str, Any] = {}  # summed over finished attempts
@@ -270,6 +273,9 @@ class Accumulator:
         if not self._first_attempt:
             add_usage(self.usage, self.attempt_usage)
         self._first_attempt = False
+        if self.after_stop:  # a segment that is continued: its tail goes on where it arrived
+            self.out.extend(self.after_stop)
+            self.after_stop = []
         self.attempt_usage = {}
         self.aside = []
         self.deltas = 0
@@ -348,7 +354,7 @@ class Accumulator:
             # New event types may appear in the API; keep them and pass them on.
             self.unknown_events.append(event)
             if self.emit:
-                self.out.append(event)
+                (self.after_stop if self.stopped else self.out).append(event)
         else:
             raise ProtocolViolation(f"an event has no type: {_excerpt(event)}")
 

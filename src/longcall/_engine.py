@@ -663,12 +663,15 @@ class Generation:
 
     def final_events(self) -> list[dict[str, Any]]:
         """The closing events of the stitched stream: what the accumulator held back until the end,
-        one message_delta with the summed usage, then message_stop."""
+        one message_delta with the summed usage, then message_stop, then the unknown events the server
+        sent after its message_stop."""
         stop = dict(self.acc.stop)
+        tail, self.acc.after_stop = self.acc.after_stop, []
         return [
             *self.take_events(),
             {"type": "message_delta", "delta": stop, "usage": self.acc.total_usage()},
             {"type": "message_stop"},
+            *tail,
         ]
 
     # -- restoring a journaled call ---------------------------------------------------------------
