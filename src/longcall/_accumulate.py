@@ -260,6 +260,7 @@ class Accumulator:
         self.removed_overlap = ""  # what the model repeated at the seam and was removed, this attempt
         self.generated: list[str] = []  # the text, thinking and JSON the server streamed, this attempt
         self._held_stop: tuple[Block, dict[str, Any]] | None = None  # emit mode: see the docstring
+        self._after_held_stop: list[dict[str, Any]] = []  # unknown events that came after it
         self._pending_start: tuple[Block, dict[str, Any]] | None = None  # a seam's new block, not yet shown
         self._gap_block: Block | None = None  # a new block after a finished one: empty if only whitespace
         self._map: dict[int, Block] = {}
@@ -354,7 +355,12 @@ class Accumulator:
             # New event types may appear in the API; keep them and pass them on.
             self.unknown_events.append(event)
             if self.emit:
-                (self.after_stop if self.stopped else self.out).append(event)
+                if self.stopped:
+                    self.after_stop.append(event)
+                elif self._held_stop is not None:  # it came after that stop: it goes on after it
+                    self._after_held_stop.append(event)
+                else:
+                    self.out.append(event)
         else:
             raise ProtocolViolation(f"an event has no type: {_excerpt(event)}")
 
@@ -429,6 +435,8 @@ class Accumulator:
                     block = continuation.block
                     if self._held_stop is not None and self._held_stop[0] is block:
                         self._held_stop = None  # reopened: its stop comes when it really ends
+                        self.out.extend(self._after_held_stop)
+                        self._after_held_stop = []
                     block.closed = False
                     block.seam = seam
                     if start.get("text"):
@@ -477,6 +485,8 @@ class Accumulator:
         if self._held_stop is not None:
             self.out.append(self._held_stop[1])
             self._held_stop = None
+            self.out.extend(self._after_held_stop)
+            self._after_held_stop = []
 
     def _release_provisional(self) -> None:
         for block in self.blocks:

@@ -20,7 +20,7 @@ import functools
 import hashlib
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar, cast
 
@@ -36,8 +36,8 @@ from anthropic.types import Message
 from anthropic.types.beta import BetaMessage
 from pydantic import PrivateAttr
 
-from . import _catalog, _models_api
-from ._catalog import check_context, lookup, resolve_max_tokens
+from . import _models_api
+from ._catalog import ModelInfo, check_context, lookup, resolve_max_tokens
 from ._engine import LongcallMessage, Observer
 from ._errors import InvalidRequest
 from ._middleware import (
@@ -146,10 +146,12 @@ class Prepared:
     call: Call
     count: int | None
     key: str
+    info: ModelInfo
 
 
-def prepare(params: dict[str, Any], config: Config, *, timeout: Any) -> Prepared:
-    """Check the parameters, fill in `max_tokens`, and mark the call for the middleware."""
+def prepare(params: dict[str, Any], config: Config, *, timeout: Any, info: ModelInfo | None) -> Prepared:
+    """Check the parameters, fill in `max_tokens` (from `info`, what `_models_api` says about the
+    model), and mark the call for the middleware."""
     params = _clean(params)
     policy = params.pop("longcall_policy", None) or config.policy
     if not isinstance(policy, Policy):
@@ -160,8 +162,10 @@ def prepare(params: dict[str, Any], config: Config, *, timeout: Any) -> Prepared
     requested = params.get("max_tokens")
     if requested is not None and (isinstance(requested, bool) or not isinstance(requested, int)):
         validate_params(params)
+    if info is None:
+        info = lookup(params["model"])
     max_tokens, warning = resolve_max_tokens(
-        requested, lookup(params["model"]), clamp=policy.clamp_max_tokens, betas=_betas(params)
+        requested, info, clamp=policy.clamp_max_tokens, betas=_betas(params)
     )
     if warning:
         warnings.warn(warning, stacklevel=5)
@@ -180,13 +184,13 @@ def prepare(params: dict[str, Any], config: Config, *, timeout: Any) -> Prepared
     key = _count_key(params)
     params["extra_headers"] = {**(params.get("extra_headers") or {}), MARK_HEADER: register(call)}
     count = config.token_counts.get(key) if policy.precheck else None
-    return Prepared(params, call, count, key)
+    return Prepared(params, call, count, key, info)
 
 
 def precheck(prepared: Prepared, input_tokens: int, config: Config) -> None:
     config.token_counts[prepared.key] = input_tokens
     params = prepared.params
-    check_context(input_tokens, params["max_tokens"], lookup(params["model"]), betas=_betas(params))
+    check_context(input_tokens, params["max_tokens"], prepared.info, betas=_betas(params))
 
 
 def recorded(result: Any, call: Call) -> Any:
@@ -243,18 +247,18 @@ class _Resource:
     def __repr__(self) -> str:
         return f"<longcall {'.'.join(self._path)} of {type(self._client).__name__}>"
 
-    def _prepare(self, surface: Surface, params: dict[str, Any]) -> Prepared:
+    def _prepare(self, surface: Surface, params: dict[str, Any], info: ModelInfo | None) -> Prepared:
         timeout = None if surface.sends == "enter" else _no_timeout_given(self._client)
-        return prepare(params, self._config, timeout=timeout)
+        return prepare(params, self._config, timeout=timeout, info=info)
 
     def _method(self, surface: Surface) -> Callable[..., Any]:
         raise NotImplementedError
 
 
-def _unlisted(params: dict[str, Any]) -> str | None:
-    """The call's model when the bundled table does not know it: the Models API is asked first."""
+def _model(params: dict[str, Any]) -> str | None:
+    """The call's model, which the Models API is asked about (None: `prepare` names the problem)."""
     model = params.get("model")
-    return model if isinstance(model, str) and _catalog._find(model) is None else None
+    return model if isinstance(model, str) else None
 
 
 class _SyncResource(_Resource):
@@ -262,9 +266,9 @@ class _SyncResource(_Resource):
         sdk_method = getattr(self._target, surface.method)
 
         def generate(**params: Any) -> Any:
-            if (model := _unlisted(params)) is not None:
-                _models_api.resolve(self._client, model)  # once per process; cached on disk
-            prepared = self._prepare(surface, params)
+            model = _model(params)  # the Models API once per process and server; cached on disk
+            info = _models_api.resolve(self._client, model) if model is not None else None
+            prepared = self._prepare(surface, params, info)
             if prepared.call.policy.precheck:
                 count = prepared.count
                 if count is None:
@@ -291,41 +295,50 @@ class _AsyncResource(_Resource):
                 count = (await self._target.count_tokens(**_count_params(prepared.params))).input_tokens
             precheck(prepared, int(count), self._config)
 
+        async def prepared_for(params: dict[str, Any]) -> Prepared:
+            model = _model(params)  # the Models API once per process and server; cached on disk
+            info = await _models_api.aresolve(self._client, model) if model is not None else None
+            prepared = self._prepare(surface, params, info)
+            if prepared.call.policy.precheck:
+                await counted(prepared)
+            return prepared
+
         if surface.sends == "enter":
 
             def open_stream(**params: Any) -> Any:
-                prepared = self._prepare(surface, params)
-                manager = sdk_method(**prepared.params)
-                manager._longcall_call = prepared.call
-                if prepared.call.policy.precheck:
-                    return _CountedStreamManager(manager, lambda: counted(prepared))
-                return manager
+                async def start() -> Any:
+                    prepared = await prepared_for(params)
+                    manager = sdk_method(**prepared.params)
+                    manager._longcall_call = prepared.call
+                    return manager
+
+                return _AsyncStreamManager(start)
 
             return functools.wraps(sdk_method)(open_stream)
 
         async def generate(**params: Any) -> Any:
-            if (model := _unlisted(params)) is not None:
-                await _models_api.aresolve(self._client, model)  # once per process; cached on disk
-            prepared = self._prepare(surface, params)
-            if prepared.call.policy.precheck:
-                await counted(prepared)
+            prepared = await prepared_for(params)
             return recorded(await sdk_method(**prepared.params), prepared.call)
 
         return functools.wraps(sdk_method)(generate)
 
 
-class _CountedStreamManager:
-    """The async `stream()` manager when the pre-check is on: count, then enter the SDK's manager."""
+class _AsyncStreamManager:
+    """The async `stream()` manager. What needs a round trip before the request (the Models API,
+    the pre-check's count) cannot be awaited in `stream()` itself, so it all happens on
+    `__aenter__`, where the SDK sends the request; then the SDK's own manager is entered."""
 
-    def __init__(self, manager: Any, count: Callable[[], Any]) -> None:
-        self._manager = manager
-        self._count = count
+    def __init__(self, start: Callable[[], Awaitable[Any]]) -> None:
+        self._start = start
+        self._manager: Any = None
 
     async def __aenter__(self) -> Any:
-        await self._count()
+        self._manager = await self._start()
         return await self._manager.__aenter__()
 
     async def __aexit__(self, *exc: Any) -> Any:
+        if self._manager is None:
+            return None
         return await self._manager.__aexit__(*exc)
 
 
