@@ -163,7 +163,7 @@ class LongcallMiddleware(Middleware):
                 result: list[LongcallMessage] = []
                 driver = drive_async(sender, gen, result)
                 first = await driver.__anext__()
-                return sender.stream_response(_aframes(first, driver, sender, call))
+                return sender.stream_response(_aframes(first, driver, result, sender, call))
             message = call.message = await run_async(sender, gen)
         except Exception as exc:
             raise translate(exc, sender, gen) from exc.__cause__
@@ -502,7 +502,12 @@ def _frames(
     assert call.gen is not None
     try:
         yield sse_bytes(first)
-        for batch in driver:
+        while True:
+            try:
+                batch = next(driver)
+            except StopIteration as stop:
+                call.message = stop.value  # for the stream's final message: its `stopped_by`
+                return
             yield sse_bytes(call.with_delta_fields(batch))
     except Exception as exc:
         raise translate(exc, sender, call.gen) from exc.__cause__
@@ -511,13 +516,18 @@ def _frames(
 
 
 async def _aframes(
-    first: list[dict[str, Any]], driver: Any, sender: _AsyncSender, call: Call
+    first: list[dict[str, Any]],
+    driver: Any,
+    result: list[LongcallMessage],
+    sender: _AsyncSender,
+    call: Call,
 ) -> AsyncIterator[bytes]:
     assert call.gen is not None
     try:
         yield sse_bytes(first)
         async for batch in driver:
             yield sse_bytes(call.with_delta_fields(batch))
+        call.message = result[0] if result else None
     except Exception as exc:
         raise translate(exc, sender, call.gen) from exc.__cause__
     finally:

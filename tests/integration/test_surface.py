@@ -163,6 +163,9 @@ def test_every_generating_surface_resumes_at_the_models_limit(
     assert result.content[0].text == expected and result.stop_reason == "end_turn"
     if surface != "stream":  # the SDK's MessageStream builds its own message, without one
         assert result._request_id == sent[-1].request_id  # the last attempt's
+    assert [a.kind for a in result.attempts] == ["initial", "resume"], surface
+    assert result.attempts[-1].request_id == sent[-1].request_id
+    assert "attempts" not in result.to_dict() and result.stopped_by is None
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -356,9 +359,9 @@ def _tail_kinds(kind: str, url: str, way: str, beta: bool, wrapped: bool) -> tup
 @pytest.mark.parametrize("way", ["stream", "create(stream=True)"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_events_after_message_stop_are_yielded_as_the_sdk_yields_them(
-    emulator: Emulator, kind: str, way: str, beta: bool
+    emulator: Emulator, kind: str, way: str, beta: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    emulator.interceptors.append(scripted_stream(TAIL_EVENTS, times=2))
+    monkeypatch.setattr(emulator, "interceptors", [scripted_stream(TAIL_EVENTS, times=2)])
     sdks, _ = _tail_kinds(kind, emulator.url, way, beta, wrapped=False)
     ours, final = _tail_kinds(kind, emulator.url, way, beta, wrapped=True)
     assert sdks[-3:] == ["message_stop", "future_event", "future_event"]
@@ -369,9 +372,9 @@ def test_events_after_message_stop_are_yielded_as_the_sdk_yields_them(
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_server_that_keeps_the_body_open_after_message_stop_is_not_waited_for(
-    emulator: Emulator, kind: str
+    emulator: Emulator, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    emulator.interceptors.append(scripted_stream(TAIL_EVENTS, hold_open=20))
+    monkeypatch.setattr(emulator, "interceptors", [scripted_stream(TAIL_EVENTS, hold_open=20)])
     started = time.monotonic()
     kinds, final = _tail_kinds(kind, emulator.url, "stream", False, wrapped=True)
     assert time.monotonic() - started < TAIL_WAIT + 3  # not the 20 s the server holds the body open
