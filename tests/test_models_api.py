@@ -293,7 +293,9 @@ CALLS: dict[str, tuple[Any, Any]] = {
 }
 
 
-def call_twice(emulator: Emulator, kind: str, surface: str, beta: bool, **params: Any) -> list[Any]:
+def call_twice(
+    emulator: Emulator, kind: str, surface: str, beta: bool, journal: Any = None, **params: Any
+) -> list[Any]:
     """The surface called twice through one wrapped client; the two results."""
     sync_call, async_call = CALLS[surface]
     params = {"model": "claude-sonnet-4-6", "messages": PROMPT, **params}
@@ -303,12 +305,12 @@ def call_twice(emulator: Emulator, kind: str, surface: str, beta: bool, **params
 
     if kind == "sync":
         sdk = anthropic.Anthropic(base_url=emulator.url, api_key=API_KEY, max_retries=0)
-        with longcall.wrap(sdk, journal=None, policy=FAST) as wrapped:
+        with longcall.wrap(sdk, journal=journal, policy=FAST) as wrapped:
             return [sync_call(resource(wrapped), **params) for _ in range(2)]
 
     async def run() -> list[Any]:
         sdk = anthropic.AsyncAnthropic(base_url=emulator.url, api_key=API_KEY, max_retries=0)
-        async with longcall.wrap(sdk, journal=None, policy=FAST) as wrapped:
+        async with longcall.wrap(sdk, journal=journal, policy=FAST) as wrapped:
             return [await async_call(resource(wrapped), **params) for _ in range(2)]
 
     return asyncio.run(run())
@@ -331,12 +333,25 @@ def test_the_first_call_for_a_known_model_asks_once(
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
-def test_a_cached_answer_asks_nothing(emulator: Emulator, kind: str) -> None:
-    call_twice(emulator, kind, "create", False)
+def test_a_cached_answer_asks_nothing(emulator: Emulator, kind: str, tmp_path: Any) -> None:
+    journal = str(tmp_path / "journal.db")
+    call_twice(emulator, kind, "create", False, journal=journal)
     _models_api.forget()  # a new process: the disk cache answers
-    call_twice(emulator, kind, "stream", False)
+    call_twice(emulator, kind, "stream", False, journal=journal)
     assert model_requests(emulator) == ["/v1/models/claude-sonnet-4-6"]
     assert _models_api.known("claude-sonnet-4-6").source == "cache"  # type: ignore[union-attr]
+    _models_api.forget()
+    call_twice(emulator, kind, "create", False)  # journal=None reads the cache too
+    assert len(model_requests(emulator)) == 1
+
+
+def test_without_a_journal_nothing_is_written(emulator: Emulator) -> None:
+    call_twice(emulator, "sync", "create", False)
+    assert not _models_api.cache_path().exists()  # journal=None: longcall creates no files
+    assert _models_api.known("claude-sonnet-4-6").source == "models_api"  # type: ignore[union-attr]
+    _models_api.forget()
+    call_twice(emulator, "sync", "create", False)
+    assert len(model_requests(emulator)) == 2  # so another process asks again
 
 
 def test_another_server_is_asked_for_itself(emulator: Emulator) -> None:

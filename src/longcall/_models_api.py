@@ -15,9 +15,8 @@ wrapped client asks before it starts:
    bundled table via `_catalog.lookup`, silently for a model it has (it warns once per process about
    a name it does not know).
 
-The cache is used whatever the journal setting (`journal=None` included): the journal records the
-caller's calls, which `journal=None` turns off; `models.json` holds only the Models API's answers and
-what a 400 taught, which every process of the user can share.
+A client with no journal (`journal=None`, `LONGCALL_JOURNAL=off`) reads the cache but never writes
+it (`store=False`): no journal means longcall creates no files, so its answers stay in the process.
 
 Invariants:
 - No Models API request is ever repeated in a process for a (base_url, model); a failure is
@@ -286,19 +285,21 @@ def _from_process_or_disk(model: str, base_url: str) -> tuple[ModelInfo | None, 
     return None, refuses
 
 
-def _store(model: str, answer: Any, refuses: bool | None, base_url: str) -> ModelInfo:
+def _store(model: str, answer: Any, refuses: bool | None, base_url: str, store: bool) -> ModelInfo:
     data = _json_of(answer)
-    _write_cache({model: {"model": data, "fetched_at": time.time(), "base_url": base_url}})
+    if store:
+        _write_cache({model: {"model": data, "fetched_at": time.time(), "base_url": base_url}})
     return _finish(model, info_from_api(data, asked_as=model), refuses, base_url)
 
 
-def resolve(client: Any, model: str) -> ModelInfo:
+def resolve(client: Any, model: str, *, store: bool = True) -> ModelInfo:
     """What longcall knows about `model`, asking the Models API through `client` the first time.
 
     Args:
         client: an `anthropic.Anthropic` (or a longcall-wrapped one), or None to use only the cache
             and the bundled table.
         model: the model name of the call.
+        store: write the Models API's answer to the disk cache (False: keep it in the process only).
 
     Returns:
         The catalog row; `source` says where it came from.
@@ -313,10 +314,10 @@ def resolve(client: Any, model: str) -> ModelInfo:
         answer = _quiet_client(client).models.retrieve(model)
     except Exception:  # offline, a proxy without the Models API, a 404, a timeout: the bundled table
         return _fallback(model, refuses, base_url)
-    return _store(model, answer, refuses, base_url)
+    return _store(model, answer, refuses, base_url, store)
 
 
-async def aresolve(client: Any, model: str) -> ModelInfo:
+async def aresolve(client: Any, model: str, *, store: bool = True) -> ModelInfo:
     """`resolve()` for an `anthropic.AsyncAnthropic` (or a wrapped one)."""
     base_url = base_url_of(client)
     known, refuses = _from_process_or_disk(model, base_url)
@@ -328,7 +329,7 @@ async def aresolve(client: Any, model: str) -> ModelInfo:
         answer = await _quiet_client(client).models.retrieve(model)
     except Exception:
         return _fallback(model, refuses, base_url)
-    return _store(model, answer, refuses, base_url)
+    return _store(model, answer, refuses, base_url, store)
 
 
 # -- listing ---------------------------------------------------------------------------------------

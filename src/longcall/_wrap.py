@@ -307,7 +307,8 @@ class _SyncResource(_Resource):
 
         def generate(**params: Any) -> Any:
             model = _model(params)  # the Models API once per process and server; cached on disk
-            info = _models_api.resolve(self._client, model) if model is not None else None
+            store = self._config.journal_observer() is not None
+            info = _models_api.resolve(self._client, model, store=store) if model is not None else None
             prepared = self._prepare(surface, params, info)
             if prepared.call.policy.precheck:
                 count = prepared.count
@@ -336,7 +337,8 @@ class _AsyncResource(_Resource):
 
         async def prepared_for(params: dict[str, Any]) -> Prepared:
             model = _model(params)  # the Models API once per process and server; cached on disk
-            info = await _models_api.aresolve(self._client, model) if model is not None else None
+            store = self._config.journal_observer() is not None
+            info = await _models_api.aresolve(self._client, model, store=store) if model is not None else None
             prepared = self._prepare(surface, params, info)
             if prepared.call.policy.precheck:
                 await counted(prepared)
