@@ -312,6 +312,7 @@ def test_a_journal_that_cannot_be_written_warns_once_and_the_calls_go_on(tmp_pat
     blocker.write_text("a file where the journal's folder should be")
     journal = Journal(blocker / "journal.db")
     client = client_for(emulator, journal)
+    assert journal.write_failure is None
 
     with pytest.warns(JournalWarning, match="could not write its journal") as warned:
         first = client.messages.create(**params(100))
@@ -319,6 +320,7 @@ def test_a_journal_that_cannot_be_written_warns_once_and_the_calls_go_on(tmp_pat
         journal.flush()  # a failed write is reported on the caller's thread, at the latest here
 
     assert len(warned) == 1
+    assert isinstance(journal.write_failure, JournalError)  # what the CLI reads: no `resume` hint then
     assert first.content[0].text == emulator.document(params(100))
     assert second.content[0].text == emulator.document(params(120))
 
