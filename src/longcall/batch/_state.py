@@ -166,7 +166,19 @@ class RunState:
     def items_where(self, where: str, args: tuple[Any, ...]) -> Iterator[ItemState]:
         query = "SELECT key, line, status, call_id, batch_id, rounds, strategy, next_params, partial, record "
         for row in self.db.execute(f"{query} FROM batch_items WHERE {where} ORDER BY line", args).fetchall():
-            yield ItemState(*row[:7], _loads(row[7]), _loads(row[8]), _loads(row[9]))
+            key, line, status, call_id, batch_id, rounds, strategy, next_params, partial, record = row
+            yield ItemState(
+                key,
+                line,
+                status,
+                call_id,
+                batch_id,
+                rounds,
+                strategy,
+                _loads(next_params),
+                _loads(partial),
+                _loads(record),
+            )
 
     def counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM batch_items GROUP BY status").fetchall())
