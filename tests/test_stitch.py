@@ -247,12 +247,21 @@ BASE64 = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ej
 
 
 @st.composite
-def tokenized(draw: st.DrawFn) -> tuple[list[str], list[int]]:
-    """A document as a model's tokens, and the indices of the tokens that start a sentence."""
-    style = draw(st.sampled_from(["chinese", "unbroken"]))
+def tokenized(
+    draw: st.DrawFn, styles: tuple[str, ...] = ("chinese", "unbroken")
+) -> tuple[list[str], list[int]]:
+    """A document as a model's tokens, and the indices of the tokens that start a sentence. A long
+    token is cut in pieces of 4 characters, or of 12 (the emulator's), so that repeating the last
+    three tokens can go back to the long token's first character."""
+    style = draw(st.sampled_from(styles))
     tokens: list[str] = []
     sentences = [0]
-    if style == "chinese":
+    if style == "english":
+        for word in draw(st.lists(st.sampled_from(WORDS), unique=True, min_size=2, max_size=len(WORDS))):
+            tokens.append(word + draw(st.sampled_from(SEPARATORS)))
+            if tokens[-1].endswith((". ", ".\n\n", "\n")):
+                sentences.append(len(tokens))
+    elif style == "chinese":
         chars = list(draw(st.permutations(CJK_CHARACTERS)))[: draw(st.integers(6, len(CJK_CHARACTERS)))]
         while chars:
             size = draw(st.integers(1, 3))
@@ -269,7 +278,8 @@ def tokenized(draw: st.DrawFn) -> tuple[list[str], list[int]]:
         at = draw(st.integers(0, len(words)))
         for word in words[:at]:
             tokens.append(word + " ")
-        pieces = [long_token[i : i + 4] for i in range(0, len(long_token), 4)]
+        size = draw(st.sampled_from([4, 12]))
+        pieces = [long_token[i : i + size] for i in range(0, len(long_token), size)]
         tokens.extend(pieces[:-1])
         tokens.append(pieces[-1] + " ")
         for word in words[at:]:
@@ -280,15 +290,25 @@ def tokenized(draw: st.DrawFn) -> tuple[list[str], list[int]]:
 
 def answer_for(tokens: list[str], sentences: list[int], written: str, overlap: str) -> str:
     """What the model writes after `written` (a prefix of the document), as the emulator does."""
-    document = "".join(tokens)
+    return "".join(answer_tokens(tokens, sentences, written, overlap))
+
+
+def answer_tokens(tokens: list[str], sentences: list[int], written: str, overlap: str) -> list[str]:
+    """`answer_for` as the model streams it: from a token's start, or from inside one (the first)."""
     starts = [sum(map(len, tokens[:i])) for i in range(len(tokens))]
     stripped = len(written.rstrip())
     if overlap == "none" or stripped == 0:
-        return document[len(written) :]
-    last = max(i for i, s in enumerate(starts) if s <= stripped - 1)
-    if overlap == "repeat_words":
-        return document[starts[max(0, last - 2)] :]
-    return document[starts[max(s for s in sentences if s <= last)] :]
+        offset = len(written)
+    else:
+        last = max(i for i, s in enumerate(starts) if s <= stripped - 1)
+        if overlap == "repeat_words":
+            offset = starts[max(0, last - 2)]
+        else:
+            offset = starts[max(s for s in sentences if s <= last)]
+    if offset >= len("".join(tokens)):
+        return []
+    index = max(i for i, s in enumerate(starts) if s <= offset)
+    return [tokens[index][offset - starts[index] :], *tokens[index + 1 :]]
 
 
 @settings(max_examples=400, deadline=None)
@@ -324,6 +344,9 @@ def test_stitching_chinese_and_long_tokens_gives_the_unbroken_text(
 @given(st.text(st.characters(codec="utf-8"), max_size=60))
 @example("\x85\u0abc")  # a combining mark on whitespace (NEL): found by hypothesis
 @example("\u0e340")  # a combining mark with nothing before it: found by hypothesis
+@example("0\u10710")  # a Myanmar vowel sign inside a word: a boundary once, not the second time
+@example("\U00020000\u10710")  # the same sign on a Chinese character, before a word
+@example(" \u0301\u0301\u0301\u0301")  # more marks than an unfinished cluster has
 def test_the_cut_back_is_bounded_and_lands_on_a_boundary(text: str) -> None:
     from longcall._resume import MAX_WORD_CUT, cut_back
 
@@ -388,3 +411,154 @@ def test_a_repeat_before_punctuation_in_a_script_without_spaces() -> None:
     document = "雪, river stone light a"
     text, live, _ = stitch(document, 1, "instruction", "repeat_words", False, [], [])
     assert text == live == document
+
+
+# -- an answer that ends while it may still be a repeat (issue 11: the open seam defect) -------------
+
+
+def answer_events(acc: Accumulator, pieces: list[str], stop_reason: str) -> None:
+    """A continuation's answer as the API streams it: one text block, then why it ended."""
+    start_events(acc)
+    feed_text(acc, pieces)
+    acc.feed({"type": "message_delta", "delta": {"stop_reason": stop_reason}, "usage": {"output_tokens": 1}})
+    acc.feed({"type": "message_stop"})
+
+
+def continue_block(acc: Accumulator, *, cut_at_max_tokens: bool) -> str:
+    """Plan the next continuation by instruction of `acc`'s block and begin its attempt; the text sent."""
+    original = {"model": "x", "max_tokens": 100, "messages": [{"role": "user", "content": "go"}]}
+    plan = plan_continuation(
+        original,
+        acc,
+        strategy="instruction",
+        cache_resume=False,
+        max_tokens=50,
+        cut_at_max_tokens=cut_at_max_tokens,
+    )
+    assert plan.continuation is not None
+    acc.begin_attempt(plan.continuation)
+    return plan.continuation.sent
+
+
+def broken_block(text: str, *, emit: bool = False) -> tuple[Accumulator, list[str]]:
+    live: list[str] = []
+    acc = Accumulator(on_text=live.append, emit=emit)
+    acc.begin_attempt(None)
+    start_events(acc)
+    feed_text(acc, [text], stop=False)
+    acc.finish_attempt()
+    return acc, live
+
+
+def streamed_text(acc: Accumulator) -> str:
+    return "".join(
+        event["delta"]["text"]
+        for event in acc.out
+        if event["type"] == "content_block_delta" and event["delta"]["type"] == "text_delta"
+    )
+
+
+def test_a_repeat_cut_short_by_max_tokens_is_no_new_text() -> None:
+    # Soak seed 7 case 369: 2 tokens were left of the segment, and the model spent them repeating its
+    # last words; the seam kept them ("... voice forest a voice forest"), for every surface.
+    received = "Falls clock opens before window answer floor voice forest a "
+    acc, live = broken_block(received, emit=True)
+    continue_block(acc, cut_at_max_tokens=False)
+    answer_events(acc, ["voice ", "forest "], "max_tokens")
+    assert acc.blocks[0].text_value() == received
+    assert acc.removed_overlap == "voice forest "
+    # the next segment repeats the same words and goes on: the text is the unbroken one
+    continue_block(acc, cut_at_max_tokens=True)
+    answer_events(acc, ["voice ", "forest ", "a ", "finds ", "and."], "end_turn")
+    acc.finish_message()
+    document = received + "finds and."
+    assert acc.blocks[0].text_value() == document
+    assert "".join(live) == document
+    assert streamed_text(acc) == document
+
+
+def test_a_repeat_cut_short_in_chinese_is_no_new_text() -> None:
+    # Soak seed 7 case 811: "...大海温" continued with "大海" and nothing left of the budget.
+    received = "傍晚走长生长秋天流动转雨走影子生长。大海温"
+    acc, live = broken_block(received)
+    continue_block(acc, cut_at_max_tokens=False)
+    answer_events(acc, ["大", "海"], "max_tokens")
+    assert acc.blocks[0].text_value() == received
+    continue_block(acc, cut_at_max_tokens=True)
+    answer_events(acc, ["大", "海", "温", "柔", "。"], "end_turn")
+    assert acc.blocks[0].text_value() == received + "柔。" == "".join(live)
+
+
+def test_an_answer_the_model_ended_itself_is_its_own_text_even_when_it_matches() -> None:
+    # "good." could be the start of a repeat of "good. Then it was"; the model chose to stop there, so
+    # it is what comes next (only max_tokens cuts a repeat short).
+    received = "It was good. Then it was "
+    acc, live = broken_block(received)
+    continue_block(acc, cut_at_max_tokens=False)
+    answer_events(acc, ["good."], "end_turn")
+    acc.finish_message()
+    assert acc.blocks[0].text_value() == received + "good." == "".join(live)
+
+
+def test_a_cut_back_fragment_comes_back_when_the_answer_stops_inside_it() -> None:
+    received = "The cat sat on the ma"
+    acc, live = broken_block(received, emit=True)
+    continue_block(acc, cut_at_max_tokens=False)  # sends "The cat sat on the", shown "ma"
+    answer_events(acc, ["m"], "max_tokens")
+    assert acc.blocks[0].text_value() == received == "".join(live) == streamed_text(acc)
+
+
+def test_a_repeat_from_the_first_character_of_a_long_token_is_removed() -> None:
+    # Soak seed 7 cases 153, 615, 968, 1067: cut inside a URL or code, the model wrote the token again
+    # from its start; a token without whitespace was no candidate (and the inner ones began after it).
+    received = "See https://world.example.org/careful/wa"
+    acc, live = broken_block(received)
+    continue_block(acc, cut_at_max_tokens=False)
+    answer_events(acc, ["https://worl", "d.example.or", "g/careful/wa", "tches now."], "end_turn")
+    document = "See https://world.example.org/careful/watches now."
+    assert acc.blocks[0].text_value() == document == "".join(live)
+
+
+@settings(max_examples=400, deadline=None)
+@given(tokenized(("english", "chinese", "unbroken")), st.data())
+def test_an_answer_cut_short_anywhere_then_continued_gives_the_unbroken_text(
+    document_tokens: tuple[list[str], list[int]], data: st.DataObject
+) -> None:
+    # A resume gets what is left of the segment's max_tokens: its answer may end anywhere, inside
+    # the repeat too; then the next segment continues. English, Chinese and long unbroken tokens.
+    tokens, sentences = document_tokens
+    document = "".join(tokens)
+    cut = data.draw(st.integers(1, len(document) - 1))
+    strategy = data.draw(st.sampled_from(["prefill", "instruction"]))
+    overlaps = ["none", "repeat_words", "restart_sentence"] if strategy == "instruction" else ["none"]
+    live: list[str] = []
+    acc = Accumulator(on_text=live.append, emit=True)
+    acc.begin_attempt(None)
+    start_events(acc)
+    feed_text(acc, chunked(document[:cut], data.draw(st.lists(st.integers(0, cut), max_size=4))), stop=False)
+    acc.finish_attempt()
+    original = {"model": "x", "max_tokens": 100, "messages": [{"role": "user", "content": "go"}]}
+    cut_at_max_tokens = False
+    for budget in (data.draw(st.integers(1, len(tokens))), len(tokens) + 1):
+        plan = plan_continuation(
+            original,
+            acc,
+            strategy=strategy,
+            cache_resume=False,
+            max_tokens=50,
+            cut_at_max_tokens=cut_at_max_tokens,
+        )
+        assert plan.continuation is not None
+        sent = plan.continuation.sent
+        answer = answer_tokens(tokens, sentences, sent, data.draw(st.sampled_from(overlaps)))
+        acc.begin_attempt(plan.continuation)
+        answer_events(acc, answer[:budget], "max_tokens" if budget < len(answer) else "end_turn")
+        text = acc.blocks[0].text_value()
+        assert document.startswith(text), (sent, answer[:budget], text)  # nothing doubled, ever
+        if text == document:
+            break
+        cut_at_max_tokens = True
+    acc.finish_message()
+    assert acc.blocks[0].text_value() == document
+    assert "".join(live) == document
+    assert streamed_text(acc) == document

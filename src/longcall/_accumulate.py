@@ -16,7 +16,9 @@ the text block it continues when that block was cut (no `content_block_stop`, or
 removes repeated text. Thinking the model does before that text is kept on the attempt, not in the
 message, since the message already has the thinking that led to its text; later blocks are appended.
 A continuation that starts with another block (a tool call), or ends without text, gives the cut-back
-word fragment back to the block it came from: received text is never lost. Usage is summed over
+word fragment back to the block it came from: received text is never lost. A continuation's text
+block that stops while all its text may still be a repeat waits for the message_delta: cut short by
+`max_tokens`, that text is dropped as a repeat; otherwise it is the model's. Usage is summed over
 attempts.
 
 Tool input: an empty `partial_json` leaves the block's `input` as it started (`{}`, as the SDK does);
@@ -261,6 +263,9 @@ class Accumulator:
         self._gap_block: Block | None = None  # a new block after a finished one: empty if only whitespace
         self._map: dict[int, Block] = {}
         self._continuation: Continuation | None = None
+        # A continuation's text block stopped while its answer may still be a repeat cut short: its
+        # stop is taken when the message_delta says why the answer ended (see `_block_stop`).
+        self._undecided_stop: tuple[Block, dict[str, Any]] | None = None
         self._first_attempt = True
 
     # -- attempts ---------------------------------------------------------------------------------
@@ -285,7 +290,11 @@ class Accumulator:
     def finish_attempt(self) -> None:
         """The attempt is over. A seam still deciding means the stream broke while the model was
         repeating itself (or sending the stripped whitespace): what it holds is not new text, and
-        the next continuation starts again from the block as it is."""
+        the next continuation starts again from the block as it is (a block whose stop was waiting
+        for the message_delta is open again: the stream broke before saying why it ended)."""
+        if self._undecided_stop is not None:
+            self._undecided_stop[0].closed = False
+            self._undecided_stop = None
         for block in self._map.values():
             block.seam = None
 
@@ -381,6 +390,7 @@ class Accumulator:
         usage = event.get("usage")
         if isinstance(usage, dict):
             _require_counts(usage, event)  # before the stop is taken: this message_delta did not count
+        self._settle_stop(cut_short=delta.get("stop_reason") == "max_tokens")
         self.stop = delta
         if isinstance(usage, dict):
             for key, value in usage.items():
@@ -399,6 +409,7 @@ class Accumulator:
             raise ProtocolViolation(
                 f"content_block_start with a text that is not a string: {_excerpt(event)}"
             )
+        self._settle_stop(cut_short=False)  # the model went on to another block: its text was its own
         continuation = self._continuation
         seam: Seam | None = None
         if continuation is not None and continuation.block is not None:
@@ -494,6 +505,7 @@ class Accumulator:
     def finish_message(self) -> None:
         """The call ends with this message: close what is still open (a block cut by max_tokens gets
         the partial parse of its input), give back an unused cut-back fragment, release held events."""
+        self._settle_stop(cut_short=False)
         continuation = self._continuation
         if continuation is not None and continuation.block is not None:
             self._continuation = None
@@ -501,6 +513,9 @@ class Accumulator:
         for block in self.blocks:
             if not block.closed:
                 block.seam = None
+                if block.shown:  # cut back for a continuation that never got past it: received
+                    block.text.append(block.shown)
+                    block.shown = ""
                 block.close_partial()
                 if self.emit:
                     if block.type == "text":
@@ -521,10 +536,33 @@ class Accumulator:
             raise ProtocolViolation(f"content_block_stop for index {event.get('index')} that never started")
         if block.closed:
             raise ProtocolViolation(f"content_block_stop for index {event.get('index')} arrived twice")
+        if block.seam is not None and block.seam.cut_short():
+            # All of the answer is the start of a repeat. Cut short by max_tokens, it is no new text
+            # (kept, it would double what the block has); ended by the model, it is its text. Only
+            # the message_delta says which: until then the block is closed and its text waits.
+            block.closed = True
+            self._undecided_stop = (block, event)
+            return
+        self._stop_block(block, event)
+
+    def _settle_stop(self, *, cut_short: bool) -> None:
+        """Take the stop that waited for the reason the answer ended (see `_block_stop`)."""
+        if self._undecided_stop is None:
+            return
+        block, event = self._undecided_stop
+        self._undecided_stop = None
+        if cut_short and block.seam is not None:
+            block.seam.drop_repeat()
+        block.closed = False
+        self._stop_block(block, event)
+
+    def _stop_block(self, block: Block, event: dict[str, Any]) -> None:
         if block.seam is not None:
             seam = block.seam
             block.seam = None
             kept, live = seam.finish()
+            if seam.ended_in_shown:  # the answer stopped inside the cut-back fragment: it was received
+                kept, live = block.shown, ""
             block.shown = ""
             self.removed_overlap += seam.removed_overlap
             if kept:
@@ -569,21 +607,26 @@ class Accumulator:
             if self.on_text is not None:
                 self.on_text(text)
         elif kind == "input_json_delta":
-            self.generated.append(delta["partial_json"])
-            block.json.append(delta["partial_json"])
+            piece = _string_field(delta, "partial_json", event)
+            self.generated.append(piece)
+            block.json.append(piece)
             if self.on_tool_input is not None:
-                self.on_tool_input(delta["partial_json"])
+                self.on_tool_input(piece)
         elif kind == "thinking_delta":
-            self.generated.append(delta["thinking"])
-            block.thinking.append(delta["thinking"])
+            piece = _string_field(delta, "thinking", event)
+            self.generated.append(piece)
+            block.thinking.append(piece)
             if self.on_thinking is not None:
-                self.on_thinking(delta["thinking"])
+                self.on_thinking(piece)
         elif kind == "signature_delta":
-            block.signature = delta["signature"]
+            block.signature = _string_field(delta, "signature", event)
         elif kind == "citations_delta":
+            citation = delta.get("citation")
+            if not isinstance(citation, dict):
+                raise ProtocolViolation(f"citations_delta without a citation object: {_excerpt(event)}")
             if block.citations is None:
                 block.citations = []
-            block.citations.append(delta["citation"])
+            block.citations.append(citation)
         else:
             if block.unknown is None:
                 block.unknown = []
@@ -642,6 +685,15 @@ class Accumulator:
             if key not in ("stop_reason", "stop_sequence") and (value is not None or key != "container"):
                 message[key] = value
         return message
+
+
+def _string_field(delta: dict[str, Any], name: str, event: dict[str, Any]) -> str:
+    """The delta's `name` field, which must be a string: a null or a number would break the block
+    later, far from here."""
+    value = delta.get(name)
+    if not isinstance(value, str):
+        raise ProtocolViolation(f"{delta.get('type')} without a {name} string: {_excerpt(event)}")
+    return value
 
 
 def _require_counts(usage: dict[str, Any], event: dict[str, Any]) -> None:

@@ -147,6 +147,21 @@ def _extends_cluster(ch: str) -> bool:
     )
 
 
+def _word_starts_at(text: str, index: int) -> bool:
+    """A cluster ends at `index`, and it is whitespace (with any marks on it) or one character of a
+    script without spaces. One with marks is not a boundary: cut after it, it would end the text
+    in marks, which a second cut takes for an unfinished cluster (a Thai or Myanmar vowel sign is
+    in such a script's range, but belongs to the character before it)."""
+    if index < len(text) and _extends_cluster(text[index]):
+        return False
+    base = index - 1
+    while base > 0 and _extends_cluster(text[base]):
+        base -= 1
+    if text[base].isspace():
+        return True
+    return base == index - 1 and _without_spaces(text[base]) and not _extends_cluster(text[base])
+
+
 def cut_back(text: str) -> int:
     """Where continuing by instruction resumes `text`: its length minus a bounded cut-back.
 
@@ -166,15 +181,16 @@ def cut_back(text: str) -> int:
         if text[base - 1].isspace():
             return end  # marks on whitespace: one cluster with it, and the word before it is finished
         base -= 1  # the character those marks attach to goes with them
-    last = text[base - 1] if base > 0 else ""
-    if not last or last.isspace() or _without_spaces(last):
+    elif base < end:
+        base = end  # too many marks to be an unfinished cluster: they end the word they are on
+    if base == 0 or _word_starts_at(text, base):
         return base
     start = base
     while (
         start > 0
         and end - start <= MAX_WORD_CUT
         and not text[start - 1].isspace()
-        and not _without_spaces(text[start - 1])
+        and not _word_starts_at(text, start)
     ):
         start -= 1
     return base if end - start > MAX_WORD_CUT else start  # a long token is continued where it stands

@@ -12,17 +12,21 @@ answer into exactly the characters that come next:
    a suffix counts from any character when it has at least `MIN_UNSPACED_OVERLAP` characters (or
    starts a sentence), and ends at any character of such a script. When `sent` ends inside a long
    unbroken token (more than `LONG_TOKEN` characters without whitespace: a URL, base64), the model
-   may repeat from inside it: a suffix counts from any character of that token when it has at least
-   `MIN_INNER_OVERLAP` characters, and, when the cut was inside the token, the answer need not break
-   after it (the token goes on).
+   may repeat from inside it: a suffix counts from any character of that token (its first included)
+   when it has at least `MIN_INNER_OVERLAP` characters, and, when the cut was inside the token, the
+   answer need not break after it (the token goes on).
    Deciding needs the answer's first characters, so they are held back until no longer candidate can
-   match (at most the length of the longest candidate, `MAX_OVERLAP` characters).
+   match (at most the length of the longest candidate, `MAX_OVERLAP` characters). An answer that ends
+   while still undecided (`cut_short()`) is a repeat cut short when `max_tokens` ended it: the
+   accumulator then calls `drop_repeat()`; ended by the model, it is released as its text.
 2. Whitespace: the stitched block already holds `gap`, the whitespace that was stripped from `sent`
    (and, by instruction, the word fragment cut off after it). The answer may or may not repeat it;
    leading characters equal to `gap` are skipped, so it is never doubled and never lost.
 3. Already shown: `shown` is text the caller already received live but that was not sent (the word
    fragment cut back before an instruction request). When the answer starts with it, those characters
-   are not reported again to live hooks; the block's text is the answer all the same.
+   are not reported again to live hooks; the block's text is the answer all the same. An answer that
+   ends before it gets past the fragment sets `ended_in_shown`: the fragment was received, and the
+   block gets it back (the seam itself only ever removes a prefix of the answer).
 
 Every step is a prefix decision, made once; after it, text passes straight through.
 """
@@ -102,7 +106,9 @@ def _inner_candidates(sent: str) -> list[str]:
         while start > 0 and not sent[start - 1].isspace() and not without_spaces(sent[start - 1]):
             start -= 1
         if run_end - start > LONG_TOKEN:
-            for position in range(max(start + 1, low), run_end):
+            # From the token's first character too: a model repeats a URL from its start, and a
+            # token without whitespace is no word-start candidate unless it starts a sentence.
+            for position in range(max(start, low), run_end):
                 if len(sent) - position >= MIN_INNER_OVERLAP:
                     candidates.append(sent[position:])
         i = start
@@ -125,6 +131,7 @@ class Seam:
         "_overlap_done",
         "_open_end",
         "removed_overlap",
+        "ended_in_shown",
         "done",
     )
 
@@ -139,6 +146,7 @@ class Seam:
         self._gap = gap
         self._shown = shown
         self.removed_overlap = ""
+        self.ended_in_shown = False  # the answer ended inside `shown`: the block keeps it as received
         self.done = False
 
     def feed(self, text: str, *, final: bool = False) -> tuple[str, str]:
@@ -175,8 +183,15 @@ class Seam:
             limit = min(len(self._shown), len(held))
             while common < limit and held[common] == self._shown[common]:
                 common += 1
-            if common == len(held) and common < len(self._shown) and not final:
-                self._held = held
+            if common == len(held) and common < len(self._shown):
+                if not final:
+                    self._held = held
+                    return "", ""
+                # The answer ended before it got past the fragment: nothing of it is new, and the
+                # fragment, received and shown, goes back to the block (the accumulator's part).
+                self.ended_in_shown = True
+                self._shown = self._held = ""
+                self.done = True
                 return "", ""
             live = held[common:]
             self._shown = ""
@@ -192,6 +207,23 @@ class Seam:
         if self.done:
             return "", ""
         return self.feed("", final=True)
+
+    def cut_short(self) -> bool:
+        """Had the answer ended here, would it have ended inside a repeat? True while all of it so far
+        (past leading whitespace) is the start of a longer candidate: the model was repeating itself,
+        or wrote new text that happens to match; only why it stopped can tell (see `drop_repeat`)."""
+        if self._overlap_done or self.done:
+            return False
+        body = self._held.lstrip()
+        return bool(body) and any(len(c) > len(body) and c.startswith(body) for c in self._candidates)
+
+    def drop_repeat(self) -> None:
+        """The answer was cut short (by `max_tokens`) inside a repeat: what it holds is not new text.
+        Dropping it loses nothing either way: had it been new, the next continuation starts from the
+        same point and writes it again. `finish()` then gives back only what the block had."""
+        self.removed_overlap = self._held.lstrip()
+        self._held = ""
+        self._overlap_done = True
 
     def _decide_overlap(self, body: str, final: bool) -> int | None:
         """Length of the overlap at the start of `body`, or None while it cannot be known yet."""

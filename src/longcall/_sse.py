@@ -87,14 +87,15 @@ class SSEDecoder:
                 buffer = buffer[:-1]
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         end = buffer.rfind(b"\n")
+        # The size checks leave out a held \r: it ends the line, it is not part of it.
         if end < 0:
             self._pending = buffer + held
-            if len(self._pending) > self.max_size:
-                self._too_large("a line")
+            if len(buffer) > self.max_size:
+                self._too_large("a line", len(buffer))
             return []
         self._pending = buffer[end + 1 :] + held
-        if len(self._pending) > self.max_size:
-            self._too_large("a line")
+        if len(buffer) - end - 1 > self.max_size:
+            self._too_large("a line", len(buffer) - end - 1)
         if self._data_size + end <= self.max_size:  # the limit cannot be reached in these lines
             return self._lines_unchecked(buffer[:end].split(b"\n"))
         return self._lines(buffer[:end].split(b"\n"), end)

@@ -666,3 +666,84 @@ def test_a_repeat_after_a_cut_inside_an_unbroken_token_is_removed(
     assert message.content[0].text == emulator.document(request)
     assert message.stop_reason == "end_turn"
     assert any(attempt.strategy == "instruction" for attempt in message.attempts)
+
+
+# -- the seam defect of issue 11: a repeat cut short, a repeat from a long token's start ------------
+
+
+def events_before_delta(body: bytes, deltas: int) -> int:
+    """How many SSE events of `body` come up to and including its `deltas`-th text delta."""
+    seen = 0
+    for number, event in enumerate(body.split(b"\n\n"), start=1):
+        if b'"text_delta"' in event:
+            seen += 1
+            if seen == deltas:
+                return number
+    raise AssertionError(f"the body has fewer than {deltas} text deltas")
+
+
+def stitched_by_surface(surface: str, url: str, policy: longcall.Policy, request: dict[str, Any]) -> Any:
+    """The final message of `request` through `create()`, `messages.stream()` or `create(stream=True)`
+    (checked against the event protocol), with its text as the caller saw it live."""
+    if surface == "create":
+        live: list[str] = []
+        message = create("sync", url, {"policy": policy}, **request, on_text=live.append)
+        assert "".join(live) == message.content[0].text
+        return message
+    if surface == "stream":
+        with client("sync", url, policy=policy) as wrapped, wrapped.messages.stream(**request) as stream:
+            text = "".join(stream.text_stream)
+            message = stream.get_final_message()
+        assert text == message.content[0].text
+        return message
+    return check_events(stream_events("sync", url, policy, **request))
+
+
+@pytest.mark.parametrize("surface", ["create", "stream", "raw"])
+@pytest.mark.parametrize("prompt", ["Write 300 words about lighthouses", "Write 300 words in Chinese"])
+def test_a_resume_that_spends_its_budget_repeating_itself_adds_nothing(
+    emulator: Emulator, surface: str, prompt: str
+) -> None:
+    # Soak seed 7 cases 369 and 811: a break 2 tokens before max_tokens; the resume asks for the 2
+    # tokens left, and the model spends them repeating its last words. The seam kept them, the next
+    # segment continued a text the model never wrote (every later segment went wrong with it).
+    emulator.continuation_overlap = "repeat_words"
+    request = {**params(INSTRUCTION_MODEL, prompt), "max_tokens": 100}
+    body = body_of(emulator, request)
+    emulator.reset()
+    emulator.continuation_overlap = "repeat_words"
+    emulator.add_faults(Fault(error_after_events=events_before_delta(body, 98)))
+    message = stitched_by_surface(surface, emulator.url, FAST.replace(continue_on_max_tokens=True), request)
+    resume = generating(emulator)[1]
+    assert resume.body["max_tokens"] == 2 and resume.output_tokens_sent == 2  # spent on the repeat
+    assert [block.type for block in message.content] == ["text"]
+    assert message.content[0].text == emulator.document(request)
+    assert message.stop_reason == "end_turn"
+
+
+@pytest.mark.parametrize("surface", ["create", "stream", "raw"])
+def test_a_repeat_from_the_first_character_of_a_long_token_is_removed(
+    emulator: Emulator, surface: str
+) -> None:
+    # Soak seed 7 cases 153, 615, 968, 1067: cut 36 characters into a URL, base64 or code (three of
+    # the emulator's 12-character pieces), the model repeats its last three tokens: the whole token
+    # from its first character, which the seam did not take for a repeat.
+    from longcall.testing._model import document_for
+
+    emulator.continuation_overlap = "repeat_words"
+    request = params(INSTRUCTION_MODEL, "Write 300 words of unbroken text about x")
+    document = document_for(INSTRUCTION_MODEL, None, request["messages"])
+    run_start = next(
+        i
+        for i in range(1, len(document.tokens) - 4)
+        if document.tokens[i - 1][-1:].isspace() and all(len(t) == 12 for t in document.tokens[i : i + 4])
+    )
+    body = body_of(emulator, request)
+    emulator.reset()
+    emulator.continuation_overlap = "repeat_words"
+    emulator.add_faults(Fault(error_after_events=events_before_delta(body, run_start + 3)))
+    attempts: list[Any] = []
+    message = stitched_by_surface(surface, emulator.url, FAST, {**request, "on_attempt": attempts.append})
+    assert [block.type for block in message.content] == ["text"]
+    assert message.content[0].text == emulator.document(request)
+    assert attempts[1].removed_overlap == "".join(document.tokens[run_start : run_start + 3])

@@ -269,16 +269,24 @@ def test_a_broken_pipe_in_a_hook_is_not_a_network_failure(emulator: Emulator) ->
     assert len(emulator.requests) == 1
 
 
-def test_a_delta_missing_its_field_is_a_protocol_error(replay: ReplayServer) -> None:
-    body = sse(
-        [
-            START,
-            TEXT_START,
-            delta("kept"),
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta"}},
-        ]
-    )
-    with pytest.raises(longcall.StreamProtocolError, match="text_delta without a text string") as caught:
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"type": "text_delta"}, "text_delta without a text string"),
+        (
+            {"type": "input_json_delta", "partial_json": None},
+            "input_json_delta without a partial_json string",
+        ),
+        ({"type": "thinking_delta", "thinking": 7}, "thinking_delta without a thinking string"),
+        ({"type": "signature_delta"}, "signature_delta without a signature string"),
+        ({"type": "citations_delta", "citation": None}, "citations_delta without a citation object"),
+    ],
+)
+def test_a_delta_missing_its_field_is_a_protocol_error(
+    replay: ReplayServer, bad: dict[str, object], message: str
+) -> None:
+    body = sse([START, TEXT_START, delta("kept"), {"type": "content_block_delta", "index": 0, "delta": bad}])
+    with pytest.raises(longcall.StreamProtocolError, match=message) as caught:
         replayed(replay, body)
     assert caught.value.partial.content[0].text == "kept"
 

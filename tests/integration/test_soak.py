@@ -60,23 +60,11 @@ def test_every_call_finishes(soak: Totals) -> None:
     assert survived == calls, failing(soak, "raised")
 
 
-# Open defect (issue 11): continuing by instruction on create(stream=True) after faults sometimes keeps
-# a repeat the seam should have removed (about 1 call in 100-250 at random seeds; the failing cases
-# print their replay command). These two invariants still run and report; they do not fail CI until
-# the defect is fixed.
-OPEN_SEAM_DEFECT = pytest.mark.xfail(
-    reason="issue 11: an instruction continuation on create(stream=True) after faults can keep a repeat",
-    strict=False,
-)
-
-
-@OPEN_SEAM_DEFECT
 def test_every_text_is_exactly_the_fault_free_text(soak: Totals) -> None:
     lost, duplicated, calls = soak.chars_lost, soak.chars_duplicated, soak.problems["content"]
     assert (lost, duplicated, calls) == (0, 0, 0), failing(soak, "content")
 
 
-@OPEN_SEAM_DEFECT
 def test_every_stop_reason_is_the_fault_free_one(soak: Totals) -> None:
     calls = soak.problems["stop_reason"]
     assert calls == 0, failing(soak, "stop_reason")
