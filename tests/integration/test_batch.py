@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +73,22 @@ def text_of(record: dict[str, Any]) -> str:
     return "".join(block.get("text", "") for block in record["message"]["content"])
 
 
+_OPENED: list[anthropic.Anthropic] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    """Close the SDK clients a test opened: one left to the garbage collector can have its pooled
+    socket finalized before the client closes it (an unclosed-socket ResourceWarning, in a later test)."""
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 def client_for(emulator: Emulator) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=emulator.url, api_key="test-key")
+    client = anthropic.Anthropic(base_url=emulator.url, api_key="test-key")
+    _OPENED.append(client)
+    return client
 
 
 def prompt_of(body: dict[str, Any]) -> str:

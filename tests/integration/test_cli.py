@@ -9,6 +9,7 @@ seeded random moments and resumes it until the document is complete.
 from __future__ import annotations
 
 import fcntl
+import gc
 import io
 import json
 import os
@@ -275,6 +276,33 @@ def test_an_unknown_model(emulator: Emulator, env: dict[str, str], monkeypatch, 
     assert cli.main(["-m", "claude-nope-9", "--debug", "hello"]) == cli.EXIT_API
     err = capsys.readouterr().err
     assert "Traceback" in err and "NotFoundError" in err
+
+
+def _open_http_clients() -> list[object]:
+    import httpx2
+
+    return [o for o in gc.get_objects() if isinstance(o, httpx2.Client) and not o.is_closed]
+
+
+@pytest.mark.parametrize(
+    "args", [["models", "--json"], ["models"], ["Write 20 words about owls"], ["demo", "--speed", "50"]]
+)
+def test_a_command_closes_the_sdk_client_it_made(
+    emulator: Emulator, env: dict[str, str], monkeypatch, capsys, args: list[str]
+):
+    """Left to the garbage collector, a client's pooled socket can be finalized before the client
+    closes it: a ResourceWarning in whatever runs then (`cli.main` is called in-process by tools too)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    before = {id(client) for client in _open_http_clients()}
+    gc.disable()  # a collection would close an unreachable client for us
+    try:
+        assert cli.main(args) == cli.EXIT_OK
+        left = [client for client in _open_http_clients() if id(client) not in before]
+    finally:
+        gc.enable()
+    capsys.readouterr()
+    assert left == []
 
 
 def test_a_prompt_over_the_context_window(emulator: Emulator, env: dict[str, str]):

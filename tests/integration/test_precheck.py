@@ -31,6 +31,7 @@ def test_precheck_counts_once_and_lets_a_fitting_request_through(emulator: Emula
     assert counted(emulator) == 1  # the resume did not count again
     sdk = anthropic.Anthropic(base_url=emulator.url, api_key="k")
     count = sdk.messages.count_tokens(model=MODEL, messages=request["messages"]).input_tokens
+    sdk.close()  # not left to the garbage collector, which may finalize its pooled socket first
     assert count == message.attempts[0].usage["input_tokens"]  # consistent with the usage reported
 
 
@@ -41,6 +42,7 @@ def test_identical_inputs_are_counted_once_per_client(emulator: Emulator) -> Non
     )
     client.messages.create(**request)
     client.messages.create(**request)
+    client.close()
     assert counted(emulator) == 1
 
 
