@@ -3,6 +3,7 @@
     python bench/stream.py            # the README table (under 3 minutes on 2 cores)
     python bench/stream.py --quick    # a smoke run on small streams (seconds)
     python bench/stream.py --full     # the SDK MessageStream on the whole 1 MB tool input too (~1 hour)
+    python bench/stream.py --surfaces # the wrapped client's stream surfaces against the SDK's own
 
 A server in a separate process (its CPU is not counted) streams pre-generated SSE bodies as the API
 does: `event: X` / `data: {json}` events over chunked HTTP, in two framings: cut into 16 KB chunks
@@ -375,6 +376,79 @@ def sync_methods(url: str) -> dict[str, Callable[[str], Parsed | None]]:
     }
 
 
+def surface_methods(url: str) -> dict[str, Callable[[str], Parsed | None]]:
+    """The SDK's two stream surfaces, unwrapped and through `longcall.wrap()`, and the engine's own path."""
+    import anthropic
+
+    import longcall
+
+    client = anthropic.Anthropic(base_url=url, api_key="bench", max_retries=0)
+    wrapped = longcall.wrap(client, journal=None)
+
+    def events(of: Any) -> Callable[[str], None]:
+        def run(name: str) -> None:
+            for _ in of.messages.create(**_params(name), stream=True):
+                pass
+
+        return run
+
+    def message_stream(of: Any) -> Callable[[str], Parsed]:
+        def run(name: str) -> Parsed:
+            with of.messages.stream(**_params(name)) as stream:
+                return _from_message(stream.get_final_message())
+
+        return run
+
+    return {
+        "sdk_events": events(client),
+        "longcall_events": events(wrapped),
+        "sdk_message_stream": message_stream(client),
+        "longcall_message_stream": message_stream(wrapped),
+        "longcall_create": lambda name: _from_message(wrapped.messages.create(**_params(name))),
+    }
+
+
+def run_surfaces(args: argparse.Namespace) -> int:
+    """`--surfaces`: CPU µs per event of `create(stream=True)` and `messages.stream()`, wrapped and not."""
+    deltas = 2_000 if args.quick else 50_000
+    names = [f"text-{deltas}", f"text-{deltas}{PER_EVENT}", f"think-{deltas // 2}"]
+    repeat = args.repeat or (1 if args.quick else 3)
+    server = Server()
+    try:
+        methods = surface_methods(server.url)
+        for method in methods.values():
+            method("text-100")
+        table = [
+            "| stream | events | "
+            + " | ".join(methods)
+            + " | wrapped / SDK events | wrapped / SDK MessageStream |"
+        ]
+        table.append("|---|---:|" + "---:|" * (len(methods) + 2))
+        for name in names:
+            events, expected = build(name)
+            us = {}
+            for method, call in methods.items():
+                runs = []
+                for _ in range(repeat):
+                    seconds, parsed = _cpu(lambda call=call, name=name: call(name))  # type: ignore[misc]
+                    _check(method, name, parsed, expected)
+                    runs.append(seconds)
+                us[method] = statistics.median(runs) / len(events) * 1e6
+            cells = " | ".join(_fmt(us[method]) for method in methods)
+            ratio_events = us["longcall_events"] / us["sdk_events"]
+            ratio_stream = us["longcall_message_stream"] / us["sdk_message_stream"]
+            table.append(f"| {name} | {len(events):,} | {cells} | {ratio_events:.2f} | {ratio_stream:.2f} |")
+            print(f"  measured {name}", file=sys.stderr, flush=True)
+    finally:
+        server.close()
+    print(
+        f"`python bench/stream.py --surfaces` — {_versions()}; CPU µs per SSE event, median of {repeat} runs."
+    )
+    print()
+    print("\n".join(table))
+    return 0
+
+
 def _cpu(run: Callable[[], Any]) -> tuple[float, Any]:
     gc.collect()
     start = time.process_time()
@@ -705,12 +779,17 @@ def main(argv: list[str] | None = None) -> int:
         help="measure the SDK MessageStream on the whole 1 MB tool input instead of estimating it (~1 hour)",
     )
     parser.add_argument("--repeat", type=int, default=0, help="runs per figure (default 3; --quick 1)")
+    parser.add_argument(
+        "--surfaces",
+        action="store_true",
+        help="the wrapped client's create(stream=True) and messages.stream() against the SDK's own",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         asyncio.run(_serve())
         return 0
-    return run(args)
+    return run_surfaces(args) if args.surfaces else run(args)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from .replay import ReplayServer
+
+# No per-example deadline: on a loaded 2-core CI machine an example can take longer than 200 ms for
+# reasons that are not longcall's (speed is measured in bench/, not in tests). Tests that set their
+# own settings keep them.
+settings.register_profile("longcall", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("longcall")
 
 
 @pytest.fixture(autouse=True)

@@ -152,6 +152,22 @@ def test_a_killed_run_leaves_the_output_consistent(tmp_path):
     state.close()
 
 
+def test_the_state_lists_its_items_in_input_order_all_or_by_status(tmp_path):
+    state = RunState(tmp_path / "state.db")
+    state.add_items([("b", 2, _params()), ("a", 1, None), ("c", 3, _params())])
+    state.finish("c", _records.success("c", 3, {"model": MODEL, "usage": {}}, 1))
+    assert [(item.key, item.line, item.status) for item in state.items()] == [
+        ("a", 1, "pending"),
+        ("b", 2, "pending"),
+        ("c", 3, "done"),
+    ]
+    assert [item.key for item in state.items("pending")] == ["a", "b"]
+    (done,) = state.items("done")
+    assert done.record is not None and done.record["custom_id"] == "c" and done.next_params == _params()
+    assert state.item("a") is not None and state.item("a").next_params is None  # type: ignore[union-attr]
+    state.close()
+
+
 def test_an_output_whose_state_was_deleted_still_counts_as_done(tmp_path):
     out = tmp_path / "out.jsonl"
     out.write_text(_records.dumps(_records.success("a", 1, {"model": MODEL, "usage": {}}, 1)) + "\n")

@@ -6,11 +6,13 @@ import io
 import json
 import sys
 
+import pytest
 from rich.console import Console
 
 import longcall
 from longcall._engine import Generation, Hooks
 from longcall.display import LiveView, PipeView, estimate_tokens, format_summary
+from longcall.display._format import size_text
 
 PARAMS = {"model": "claude-haiku-4-5", "max_tokens": 64000, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -354,3 +356,18 @@ def test_while_waiting_to_retry_the_note_counts_down_and_names_the_host():
     left = gen.next_delay - 0.1
     assert note.startswith(f"⟳ retrying (api.example.com) in {left:.1f} s after: the connection failed")
     assert "1 attempt" in status
+
+
+@pytest.mark.parametrize(
+    ("count", "kb_decimals", "text"),
+    [
+        (999, 0, "999 bytes"),
+        (1000, 0, "1 KB"),
+        (5000, 1, "5.0 KB"),
+        (999_499, 0, "999 KB"),
+        (1_000_000, 1, "1.0 MB"),
+        (2_345_678_901, 0, "2,345.7 MB"),
+    ],
+)
+def test_a_byte_count_reads_as_bytes_kb_or_mb(count: int, kb_decimals: int, text: str) -> None:
+    assert size_text(count, kb_decimals=kb_decimals) == text

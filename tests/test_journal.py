@@ -8,6 +8,7 @@ import os
 import sqlite3
 import stat
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
@@ -47,10 +48,28 @@ def journal(tmp_path: Path) -> Journal:
     return Journal(tmp_path / "calls" / "journal.db")
 
 
+_OPENED: list[anthropic.Anthropic] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    """Close the SDK clients a test opened. One left to the garbage collector is freed with a cycle
+    (client <-> its resources), in which its pooled socket may be finalized before the client closes it:
+    an unclosed-socket ResourceWarning, an error in whichever test runs then."""
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
+def sdk(emulator: Emulator | None = None) -> anthropic.Anthropic:
+    """An SDK client on the emulator, closed when the test ends."""
+    client = anthropic.Anthropic(base_url=emulator.url if emulator else None, api_key=SECRET)
+    _OPENED.append(client)
+    return client
+
+
 def client_for(emulator: Emulator, journal: Journal | None, **options):
-    return longcall.wrap(
-        anthropic.Anthropic(base_url=emulator.url, api_key=SECRET), journal=journal, **options
-    )
+    return longcall.wrap(sdk(emulator), journal=journal, **options)
 
 
 def schema(path: Path) -> dict[str, list[tuple]]:
@@ -293,6 +312,7 @@ def test_a_journal_that_cannot_be_written_warns_once_and_the_calls_go_on(tmp_pat
     blocker.write_text("a file where the journal's folder should be")
     journal = Journal(blocker / "journal.db")
     client = client_for(emulator, journal)
+    assert journal.write_failure is None
 
     with pytest.warns(JournalWarning, match="could not write its journal") as warned:
         first = client.messages.create(**params(100))
@@ -300,6 +320,7 @@ def test_a_journal_that_cannot_be_written_warns_once_and_the_calls_go_on(tmp_pat
         journal.flush()  # a failed write is reported on the caller's thread, at the latest here
 
     assert len(warned) == 1
+    assert isinstance(journal.write_failure, JournalError)  # what the CLI reads: no `resume` hint then
     assert first.content[0].text == emulator.document(params(100))
     assert second.content[0].text == emulator.document(params(120))
 
@@ -447,7 +468,7 @@ def test_resume_continues_a_failed_call_on_the_same_entry(emulator: Emulator, jo
     new_text: list[str] = []
     message = resume(
         call_id,
-        anthropic.Anthropic(base_url=emulator.url, api_key=SECRET),
+        sdk(emulator),
         journal=journal,
         on_text=new_text.append,
     )
@@ -479,7 +500,7 @@ def test_resume_after_the_process_exits_mid_stream(emulator: Emulator, journal: 
     saved = journal.recent()[0]
     assert saved.status == "interrupted" and 0 < len(saved.text) < len(emulator.document(call))
 
-    wrapped = longcall.wrap(anthropic.Anthropic(base_url=emulator.url, api_key=SECRET), journal=None)
+    wrapped = longcall.wrap(sdk(emulator), journal=None)
     message = resume(saved.id, wrapped, journal=journal)
 
     assert message.content[0].text == emulator.document(call)
@@ -500,7 +521,7 @@ def test_resume_of_an_interrupted_call_by_instruction(emulator: Emulator, journa
     saved = journal.recent()[0]
     assert saved.status == "interrupted" and saved.text
 
-    message = resume(saved.id, anthropic.Anthropic(base_url=emulator.url, api_key=SECRET), journal=journal)
+    message = resume(saved.id, sdk(emulator), journal=journal)
 
     assert message.content[0].text == emulator.document(call)
     assert message.attempts[-1].strategy == "instruction"
@@ -510,9 +531,7 @@ def test_resume_of_a_finished_call_sends_nothing(emulator: Emulator, journal: Jo
     done = client_for(emulator, journal).messages.create(**params(60))
     sent = len(emulator.requests)
 
-    message = resume(
-        done.call_id, anthropic.Anthropic(base_url=emulator.url, api_key=SECRET), journal=journal
-    )
+    message = resume(done.call_id, sdk(emulator), journal=journal)
 
     assert len(emulator.requests) == sent
     assert message.content[0].text == done.content[0].text
@@ -521,7 +540,7 @@ def test_resume_of_a_finished_call_sends_nothing(emulator: Emulator, journal: Jo
 
 def test_resume_of_an_unknown_call(journal: Journal):
     with pytest.raises(JournalError, match="no call"):
-        resume("nothing", anthropic.Anthropic(api_key="x"), journal=journal)
+        resume("nothing", sdk(), journal=journal)
 
 
 def test_aresume_with_the_async_client(emulator: Emulator, journal: Journal):
@@ -593,9 +612,7 @@ def test_a_resumed_call_replays_the_same_request_sampling_parameters_included(
     # the last Messages request (a count_tokens request follows a break)
     first = [r for r in emulator.requests if r.path == "/v1/messages"][-1].body
 
-    message = resume(
-        failed.value.call_id, anthropic.Anthropic(base_url=emulator.url, api_key=SECRET), journal=journal
-    )
+    message = resume(failed.value.call_id, sdk(emulator), journal=journal)
 
     again = [r for r in emulator.requests if r.path == "/v1/messages"][-1].body
     assert message.content[0].text == emulator.document(call)

@@ -6,13 +6,14 @@ import datetime
 import sqlite3
 from pathlib import Path
 
-import anthropic
 import pytest
 
 import longcall
 from longcall._errors import JournalError
 from longcall.journal import Journal, JournalWarning, parse_size
 from longcall.testing import Emulator
+
+from .test_journal import _close_clients, sdk  # noqa: F401 - an autouse fixture: clients are closed
 
 SECRET = "sk-ant-test-secret-0123456789"
 MODEL = "claude-haiku-4-5"
@@ -32,7 +33,7 @@ def journal(tmp_path: Path) -> Journal:
 
 
 def client_for(emulator: Emulator, journal: Journal | None):
-    return longcall.wrap(anthropic.Anthropic(base_url=emulator.url, api_key=SECRET), journal=journal)
+    return longcall.wrap(sdk(emulator), journal=journal)
 
 
 def _age(journal: Journal, call_id: str, days: float) -> None:
@@ -172,9 +173,7 @@ def test_journal_off_by_environment(monkeypatch, tmp_path: Path, emulator: Emula
     assert Journal.default() is None
     assert Journal.default_path() == tmp_path / "home" / "journal.db"
 
-    message = longcall.wrap(anthropic.Anthropic(base_url=emulator.url, api_key=SECRET)).messages.create(
-        **params()
-    )
+    message = longcall.wrap(sdk(emulator)).messages.create(**params())
 
     assert message.content[0].text
     assert not (tmp_path / "home").exists()

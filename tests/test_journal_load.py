@@ -20,6 +20,8 @@ from longcall._errors import GenerationFailed
 from longcall.journal import Journal, resume
 from longcall.testing import Emulator, Fault
 
+from .test_journal import _close_clients, sdk  # noqa: F401 - an autouse fixture: clients are closed
+
 SECRET = "sk-ant-test-secret-0123456789"
 MODEL = "claude-haiku-4-5"
 HOLD_LOCK = """
@@ -62,10 +64,10 @@ def test_an_event_loop_does_not_stall_while_another_process_holds_the_write_lock
 
         async def go() -> tuple[float, float, object]:
             loop = asyncio.get_running_loop()
-            sdk = anthropic.AsyncAnthropic(base_url=emulator.url, api_key=SECRET)
-            await longcall.wrap(sdk, journal=None).messages.create(**params(20))  # imports, connection
+            async_sdk = anthropic.AsyncAnthropic(base_url=emulator.url, api_key=SECRET)
+            await longcall.wrap(async_sdk, journal=None).messages.create(**params(20))  # imports, connection
             emulator.add_faults(Fault(tokens_per_second=3000))
-            client = longcall.wrap(sdk, journal=journal, policy=policy)
+            client = longcall.wrap(async_sdk, journal=journal, policy=policy)
             worst = 0.0
             done = asyncio.Event()
 
@@ -87,7 +89,7 @@ def test_an_event_loop_does_not_stall_while_another_process_holds_the_write_lock
                 took = time.monotonic() - started
                 done.set()
                 await ticker
-                await sdk.close()
+                await async_sdk.close()
             return worst, took, message
 
         worst, took, message = asyncio.run(go())
@@ -202,7 +204,7 @@ def _with_attachment(document: str, words: int = 10) -> dict:
 
 def test_fifty_calls_with_the_same_100_kb_prompt_store_it_once(emulator: Emulator, tmp_path: Path):
     journal = Journal(tmp_path / "j.db")
-    client = longcall.wrap(anthropic.Anthropic(base_url=emulator.url, api_key=SECRET), journal=journal)
+    client = longcall.wrap(sdk(emulator), journal=journal)
     document = "".join(f"line {n}: the tide tables for the harbor, in detail.\n" for n in range(2000))
     assert len(document) > 100_000
     first = client.messages.create(**_with_attachment(document))
@@ -222,7 +224,7 @@ def test_fifty_calls_with_the_same_100_kb_prompt_store_it_once(emulator: Emulato
 
 def test_an_image_is_stored_once_and_goes_with_its_last_call(emulator: Emulator, tmp_path: Path):
     journal = Journal(tmp_path / "j.db")
-    client = longcall.wrap(anthropic.Anthropic(base_url=emulator.url, api_key=SECRET), journal=journal)
+    client = longcall.wrap(sdk(emulator), journal=journal)
     image = base64.b64encode(os.urandom(150_000)).decode()
     block = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": image}}
     call = {
@@ -247,16 +249,14 @@ def test_a_resumed_call_sends_its_attachment_again(emulator: Emulator, tmp_path:
     call = _with_attachment(document, words=1500)
     emulator.add_faults(Fault(drop_after_bytes=20_000))
     client = longcall.wrap(
-        anthropic.Anthropic(base_url=emulator.url, api_key=SECRET),
+        sdk(emulator),
         journal=journal,
         policy=longcall.Policy(max_attempts=1),
     )
     with pytest.raises(GenerationFailed) as failed:
         client.messages.create(**call)
 
-    message = resume(
-        failed.value.call_id, anthropic.Anthropic(base_url=emulator.url, api_key=SECRET), journal=journal
-    )
+    message = resume(failed.value.call_id, sdk(emulator), journal=journal)
 
     assert message.content[0].text == emulator.document(call)
     assert emulator.requests[-1].body["messages"][0]["content"][0]["text"] == document
@@ -294,7 +294,7 @@ client.messages.create(**{call!r})
     document = emulator.document(call)
     assert saved.state == "crashed" and 1000 < len(saved.text) < len(document), (saved.state, len(saved.text))
     assert document.startswith(saved.text)
-    message = resume(saved.id, anthropic.Anthropic(base_url=emulator.url, api_key=SECRET), journal=journal)
+    message = resume(saved.id, sdk(emulator), journal=journal)
     assert message.content[0].text == document
     assert journal.get(saved.id).status == "done"  # type: ignore[union-attr]
 
@@ -305,7 +305,7 @@ def test_an_idle_writer_ends_and_an_unused_journal_can_go(monkeypatch, tmp_path:
 
     monkeypatch.setattr("longcall.journal._recorder._IDLE", 0.05)
     journal = Journal(tmp_path / "j.db")
-    client = longcall.wrap(anthropic.Anthropic(base_url=emulator.url, api_key=SECRET), journal=journal)
+    client = longcall.wrap(sdk(emulator), journal=journal)
     first = client.messages.create(**params(40)).call_id
     deadline = time.monotonic() + 10
     while journal._writer is not None and time.monotonic() < deadline:

@@ -20,7 +20,7 @@ import longcall
 from longcall import _catalog, _models_api
 from longcall._catalog import UnknownModelWarning, lookup, resolve_max_tokens
 from longcall._errors import InvalidRequest
-from longcall.testing import Emulator
+from longcall.testing import Emulator, Fault
 
 API_KEY = "sk-ant-test-secret"
 
@@ -245,3 +245,205 @@ def test_list_models_and_the_table(emulator: Emulator, client: anthropic.Anthrop
         cached = _models_api.list_models(offline)
     assert [row.source for row in cached if row.id == "claude-nova-7"] == ["cache"]
     assert {row.id for row in _catalog.catalog_rows()} <= {row.id for row in cached}
+
+
+# -- every generating call asks on its first call for a model ----------------------------------------
+
+PROMPT = [{"role": "user", "content": "Write 20 words about tides"}]
+FAST = longcall.Policy(backoff_initial=0.01, backoff_max=0.05, idle_timeout=5)
+
+
+def _sync_stream(resource: Any, **params: Any) -> Any:
+    with resource.stream(**params) as stream:
+        return stream.get_final_message()
+
+
+async def _async_stream(resource: Any, **params: Any) -> Any:
+    async with resource.stream(**params) as stream:
+        return await stream.get_final_message()
+
+
+def _sync_events(resource: Any, **params: Any) -> Any:
+    return list(resource.create(stream=True, **params))
+
+
+async def _async_events(resource: Any, **params: Any) -> Any:
+    return [event async for event in await resource.create(stream=True, **params)]
+
+
+def _sync_raw(resource: Any, **params: Any) -> Any:
+    return resource.with_raw_response.create(**params).parse()
+
+
+async def _async_raw(resource: Any, **params: Any) -> Any:
+    return await (await resource.with_raw_response.create(**params)).parse()
+
+
+async def _async_call(method: Any, **params: Any) -> Any:
+    return await method(**params)
+
+
+# surface -> (sync call, async call) of (resource, **params)
+CALLS: dict[str, tuple[Any, Any]] = {
+    "create": (lambda r, **p: r.create(**p), lambda r, **p: _async_call(r.create, **p)),
+    "parse": (lambda r, **p: r.parse(**p), lambda r, **p: _async_call(r.parse, **p)),
+    "stream": (_sync_stream, _async_stream),
+    "create(stream=True)": (_sync_events, _async_events),
+    "with_raw_response.create": (_sync_raw, _async_raw),
+}
+
+
+def call_twice(
+    emulator: Emulator, kind: str, surface: str, beta: bool, journal: Any = None, **params: Any
+) -> list[Any]:
+    """The surface called twice through one wrapped client; the two results."""
+    sync_call, async_call = CALLS[surface]
+    params = {"model": "claude-sonnet-4-6", "messages": PROMPT, **params}
+
+    def resource(client: Any) -> Any:
+        return client.beta.messages if beta else client.messages
+
+    if kind == "sync":
+        sdk = anthropic.Anthropic(base_url=emulator.url, api_key=API_KEY, max_retries=0)
+        with longcall.wrap(sdk, journal=journal, policy=FAST) as wrapped:
+            return [sync_call(resource(wrapped), **params) for _ in range(2)]
+
+    async def run() -> list[Any]:
+        sdk = anthropic.AsyncAnthropic(base_url=emulator.url, api_key=API_KEY, max_retries=0)
+        async with longcall.wrap(sdk, journal=journal, policy=FAST) as wrapped:
+            return [await async_call(resource(wrapped), **params) for _ in range(2)]
+
+    return asyncio.run(run())
+
+
+def messages_sent(emulator: Emulator) -> list[Any]:
+    return [r for r in emulator.requests if r.method == "POST" and r.path.split("?")[0] == "/v1/messages"]
+
+
+@pytest.mark.parametrize("beta", [False, True], ids=["messages", "beta.messages"])
+@pytest.mark.parametrize("surface", list(CALLS))
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_the_first_call_for_a_known_model_asks_once(
+    emulator: Emulator, kind: str, surface: str, beta: bool
+) -> None:
+    call_twice(emulator, kind, surface, beta)
+    assert model_requests(emulator) == ["/v1/models/claude-sonnet-4-6"]  # the first call only
+    assert len(messages_sent(emulator)) == 2
+    assert _models_api.known("claude-sonnet-4-6").source == "models_api"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_cached_answer_asks_nothing(emulator: Emulator, kind: str, tmp_path: Any) -> None:
+    journal = str(tmp_path / "journal.db")
+    call_twice(emulator, kind, "create", False, journal=journal)
+    _models_api.forget()  # a new process: the disk cache answers
+    call_twice(emulator, kind, "stream", False, journal=journal)
+    assert model_requests(emulator) == ["/v1/models/claude-sonnet-4-6"]
+    assert _models_api.known("claude-sonnet-4-6").source == "cache"  # type: ignore[union-attr]
+    _models_api.forget()
+    call_twice(emulator, kind, "create", False)  # journal=None reads the cache too
+    assert len(model_requests(emulator)) == 1
+
+
+def test_without_a_journal_nothing_is_written(emulator: Emulator) -> None:
+    call_twice(emulator, "sync", "create", False)
+    assert not _models_api.cache_path().exists()  # journal=None: longcall creates no files
+    assert _models_api.known("claude-sonnet-4-6").source == "models_api"  # type: ignore[union-attr]
+    _models_api.forget()
+    call_twice(emulator, "sync", "create", False)
+    assert len(model_requests(emulator)) == 2  # so another process asks again
+
+
+def test_another_server_is_asked_for_itself(emulator: Emulator) -> None:
+    call_twice(emulator, "sync", "create", False)
+    with Emulator() as other:
+        call_twice(other, "sync", "create", False)
+        assert model_requests(other) == ["/v1/models/claude-sonnet-4-6"]  # not the first server's answer
+    assert len(model_requests(emulator)) == 1
+
+
+def _refuse_models_api(status: int) -> Any:
+    def intercept(handler: Any, method: str, path: str, body: Any) -> bool:
+        if method != "GET" or not path.startswith("/v1/models"):
+            return False
+        handler._send_error(status, "not_found_error" if status == 404 else "api_error", "no models here")
+        return True
+
+    return intercept
+
+
+def _stall_models_api(seconds: float) -> Any:
+    def intercept(handler: Any, method: str, path: str, body: Any) -> bool:
+        if method != "GET" or not path.startswith("/v1/models"):
+            return False
+        handler._pause(seconds)
+        handler._send_error(500, "api_error", "too late")
+        return True
+
+    return intercept
+
+
+@pytest.mark.parametrize("failure", ["404", "500", "timeout", "refused"])
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_an_unreachable_models_api_leaves_the_call_working_with_the_bundled_limits(
+    emulator: Emulator, kind: str, failure: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_models_api, "LOOKUP_TIMEOUT", 0.3)
+    if failure == "timeout":
+        intercept = _stall_models_api(5)
+    elif failure == "refused":  # a gateway that serves only the Messages API: its connection is cut
+        intercept = lambda handler, method, path, body: method == "GET" and handler._abort()  # noqa: E731
+    else:
+        intercept = _refuse_models_api(int(failure))
+    monkeypatch.setattr(emulator, "interceptors", [*emulator.interceptors, intercept])  # for this test
+    started = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning for a model the bundled table has
+        first, second = call_twice(emulator, kind, "create", False)
+    assert time.monotonic() - started < 4  # one short lookup, not retried, not waited for again
+    assert first.stop_reason == second.stop_reason == "end_turn"
+    assert [r.body["max_tokens"] for r in messages_sent(emulator)] == [64_000, 64_000]  # the bundled limit
+    assert len(model_requests(emulator)) == 1  # a failure is not asked again in the process
+    assert _models_api.known("claude-sonnet-4-6") is None
+    assert (
+        not _models_api.cache_path().exists()
+        or "claude-sonnet-4-6" not in _models_api.cache_path().read_text()
+    )
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_the_models_api_limit_wins_over_the_bundled_one(emulator: Emulator, kind: str) -> None:
+    """The server says claude-sonnet-4-6 writes at most 300 tokens (the bundled table says 64k) and
+    refuses more: the first request, each resume and each continuation stay within 300."""
+    emulator.add_model("claude-sonnet-4-6", max_tokens=300, accepts_prefill=False)
+    emulator.add_faults(Fault(drop_after_bytes=4000))
+    policy = FAST.replace(continue_on_max_tokens=True)
+    long_prompt = [{"role": "user", "content": "Write 900 words about tides"}]
+    if kind == "sync":
+        sdk = anthropic.Anthropic(base_url=emulator.url, api_key=API_KEY, max_retries=0)
+        with longcall.wrap(sdk, journal=None, policy=policy) as wrapped:
+            message = wrapped.messages.create(model="claude-sonnet-4-6", messages=long_prompt)
+            with pytest.raises(InvalidRequest, match="above the 300"):
+                wrapped.messages.create(model="claude-sonnet-4-6", max_tokens=301, messages=long_prompt)
+    else:
+
+        async def run() -> Any:
+            sdk = anthropic.AsyncAnthropic(base_url=emulator.url, api_key=API_KEY, max_retries=0)
+            async with longcall.wrap(sdk, journal=None, policy=policy) as wrapped:
+                async with wrapped.messages.stream(model="claude-sonnet-4-6", messages=long_prompt) as stream:
+                    found = await stream.get_final_message()
+                with pytest.raises(InvalidRequest, match="above the 300"):
+                    await wrapped.messages.create(
+                        model="claude-sonnet-4-6", max_tokens=301, messages=long_prompt
+                    )
+                return found
+
+        message = asyncio.run(run())
+    sent = messages_sent(emulator)
+    assert all(r.status == 200 for r in sent)  # the emulator refused none
+    assert max(r.body["max_tokens"] for r in sent) == 300
+    assert len(sent) >= 4  # the cut attempt, its resume, and continuations past 300 tokens
+    assert message.stop_reason == "end_turn"
+    assert message.content[0].text == emulator.document(
+        {"model": "claude-sonnet-4-6", "messages": long_prompt}
+    )

@@ -245,6 +245,9 @@ class Accumulator:
         self.on_tool_input = on_tool_input
         self.emit = emit  # keep the stitched event view in `out` (for stream=True and messages.stream)
         self.out: list[dict[str, Any]] = []
+        # emit mode: unknown events that came after this attempt's message_stop. The SDK yields them
+        # after message_stop, so they wait for the stitched stream's own (`Generation.final_events`).
+        self.after_stop: list[dict[str, Any]] = []
         self.message: dict[str, Any] | None = None
         self.blocks: list[Block] = []
         self.usage: dict[str, Any] = {}  # summed over finished attempts
@@ -259,6 +262,7 @@ class Accumulator:
         self.removed_overlap = ""  # what the model repeated at the seam and was removed, this attempt
         self.generated: list[str] = []  # the text, thinking and JSON the server streamed, this attempt
         self._held_stop: tuple[Block, dict[str, Any]] | None = None  # emit mode: see the docstring
+        self._after_held_stop: list[dict[str, Any]] = []  # unknown events that came after it
         self._pending_start: tuple[Block, dict[str, Any]] | None = None  # a seam's new block, not yet shown
         self._gap_block: Block | None = None  # a new block after a finished one: empty if only whitespace
         self._map: dict[int, Block] = {}
@@ -275,6 +279,9 @@ class Accumulator:
         if not self._first_attempt:
             add_usage(self.usage, self.attempt_usage)
         self._first_attempt = False
+        if self.after_stop:  # a segment that is continued: its tail goes on where it arrived
+            self.out.extend(self.after_stop)
+            self.after_stop = []
         self.attempt_usage = {}
         self.aside = []
         self.deltas = 0
@@ -357,7 +364,12 @@ class Accumulator:
             # New event types may appear in the API; keep them and pass them on.
             self.unknown_events.append(event)
             if self.emit:
-                self.out.append(event)
+                if self.stopped:
+                    self.after_stop.append(event)
+                elif self._held_stop is not None:  # it came after that stop: it goes on after it
+                    self._after_held_stop.append(event)
+                else:
+                    self.out.append(event)
         else:
             raise ProtocolViolation(f"an event has no type: {_excerpt(event)}")
 
@@ -434,6 +446,8 @@ class Accumulator:
                     block = continuation.block
                     if self._held_stop is not None and self._held_stop[0] is block:
                         self._held_stop = None  # reopened: its stop comes when it really ends
+                        self.out.extend(self._after_held_stop)
+                        self._after_held_stop = []
                     block.closed = False
                     block.seam = seam
                     if start.get("text"):
@@ -482,6 +496,8 @@ class Accumulator:
         if self._held_stop is not None:
             self.out.append(self._held_stop[1])
             self._held_stop = None
+            self.out.extend(self._after_held_stop)
+            self._after_held_stop = []
 
     def _release_provisional(self) -> None:
         for block in self.blocks:

@@ -9,6 +9,11 @@ yield the stitched events as they come.
 `Policy.deadline` is held whatever the idle timeout: a read timeout only bounds the wait for the next
 bytes, so at the deadline a timer shuts the response's socket down, which wakes a blocked read on
 both drivers; the engine then reports the deadline.
+
+A streamed call reads past `message_stop` to the end of the body, as the SDK does, so an event the
+server sends after it reaches the caller; a server that keeps the body open is cut `TAIL_WAIT`
+seconds after `message_stop` (the message is complete by then; only the wait for more is bounded).
+A call that does not stream events stops reading at `message_stop`.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ Events = list[dict[str, Any]]
 
 
 _COUNT_TIMEOUT = 5.0  # seconds for one count_tokens request: it only refines a usage figure
+TAIL_WAIT = 1.0  # seconds the body may go on after message_stop before it is cut
 
 
 def _timeout(gen: Generation, kwargs: dict[str, Any], now: float) -> None:
@@ -58,23 +64,22 @@ def _cut(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-def _deadline_timer(gen: Generation, response: Any, now: float) -> threading.Timer | None:
-    left = gen.time_left(now)
-    sock = _socket_of(response) if left is not None else None
-    if left is None or sock is None:
+def _cut_timer(response: Any, seconds: float | None) -> threading.Timer | None:
+    """Shut `response`'s socket down in `seconds` (None: never), which wakes a blocked read."""
+    sock = _socket_of(response) if seconds is not None else None
+    if seconds is None or sock is None:
         return None
-    timer = threading.Timer(max(0.0, left), _cut, (sock,))
+    timer = threading.Timer(max(0.0, seconds), _cut, (sock,))
     timer.daemon = True
     timer.start()
     return timer
 
 
-def _deadline_handle(gen: Generation, response: Any, now: float) -> asyncio.TimerHandle | None:
-    left = gen.time_left(now)
-    sock = _socket_of(response) if left is not None else None
-    if left is None or sock is None:
+def _cut_handle(response: Any, seconds: float | None) -> asyncio.TimerHandle | None:
+    sock = _socket_of(response) if seconds is not None else None
+    if seconds is None or sock is None:
         return None
-    return asyncio.get_running_loop().call_later(max(0.0, left), _cut, sock)
+    return asyncio.get_running_loop().call_later(max(0.0, seconds), _cut, sock)
 
 
 def _count_sync(raw_messages: Any, gen: Generation, decision: Decision) -> Decision:
@@ -126,23 +131,32 @@ def drive_sync(
             kwargs = gen.request(clock(), time.time())
             _timeout(gen, kwargs, clock())
             error: BaseException | None = None
-            timer: threading.Timer | None = None
+            timers: list[threading.Timer | None] = []
             try:
                 with raw_messages.create(**kwargs) as response:
                     gen.response_started(response.headers.get("request-id"))
-                    timer = _deadline_timer(gen, response, clock())
+                    timers.append(_cut_timer(response, gen.time_left(clock())))
+                    tail_ends: float | None = None
                     for chunk in response.iter_bytes():
-                        if gen.feed(chunk, clock()):
-                            break
+                        stopped = gen.feed(chunk, clock())
                         if emit and gen.acc.out:
                             yield gen.take_events()
+                        if stopped:
+                            if not emit:
+                                break
+                            if tail_ends is None:  # read on for events after message_stop
+                                tail_ends = clock() + TAIL_WAIT
+                                timers.append(_cut_timer(response, TAIL_WAIT))
+                            elif clock() >= tail_ends:
+                                break
             except HookFailed as failed:  # the caller's own exception, as it was raised
                 raise failed.error from None
             except Exception as exc:  # noqa: BLE001 - every failure is classified by the engine
                 error = exc
             finally:
-                if timer is not None:
-                    timer.cancel()
+                for timer in timers:
+                    if timer is not None:
+                        timer.cancel()
             if emit and gen.acc.out:
                 yield gen.take_events()
             decision = _count_sync(raw_messages, gen, gen.end(error, clock(), time.time()))
@@ -171,23 +185,32 @@ async def drive_async(
             kwargs = gen.request(clock(), time.time())
             _timeout(gen, kwargs, clock())
             error: BaseException | None = None
-            handle: asyncio.TimerHandle | None = None
+            handles: list[asyncio.TimerHandle | None] = []
             try:
                 async with raw_messages.create(**kwargs) as response:
                     gen.response_started(response.headers.get("request-id"))
-                    handle = _deadline_handle(gen, response, clock())
+                    handles.append(_cut_handle(response, gen.time_left(clock())))
+                    tail_ends: float | None = None
                     async for chunk in response.iter_bytes():
-                        if gen.feed(chunk, clock()):
-                            break
+                        stopped = gen.feed(chunk, clock())
                         if emit and gen.acc.out:
                             yield gen.take_events()
+                        if stopped:
+                            if not emit:
+                                break
+                            if tail_ends is None:  # read on for events after message_stop
+                                tail_ends = clock() + TAIL_WAIT
+                                handles.append(_cut_handle(response, TAIL_WAIT))
+                            elif clock() >= tail_ends:
+                                break
             except HookFailed as failed:  # the caller's own exception, as it was raised
                 raise failed.error from None
             except Exception as exc:  # noqa: BLE001 - every failure is classified by the engine
                 error = exc
             finally:
-                if handle is not None:
-                    handle.cancel()
+                for handle in handles:
+                    if handle is not None:
+                        handle.cancel()
             if emit and gen.acc.out:
                 yield gen.take_events()
             decision = await _count_async(raw_messages, gen, gen.end(error, clock(), time.time()))

@@ -36,12 +36,11 @@ from json.scanner import make_scanner
 from typing import Any, Protocol
 
 from anthropic.types import Message
-from pydantic import PrivateAttr
 
 from . import _catalog, _errors, _models_api
 from ._accumulate import Accumulator, Continuation, ProtocolViolation
 from ._policy import Policy
-from ._record import Attempt
+from ._record import Attempt, Recorded
 from ._resume import (
     PREFILL_REFUSED,
     choose_strategy,
@@ -84,30 +83,10 @@ def _guarded(hook: Callable[[Any], None] | None) -> Callable[[Any], None] | None
     return call
 
 
-class LongcallMessage(Message):
-    """An `anthropic.types.Message` that also knows how it was made.
-
-    `attempts` lists every request made for it; `call_id` names its journal entry (None without one);
-    `stopped_by` names the longcall budget that ended it ("max_output_tokens_total", "max_segments"
-    or "deadline", with `stop_reason` "max_tokens"), None when the model or the caller's `max_tokens`
-    did. None of these appear in `to_dict()` / `model_dump()`.
+class LongcallMessage(Recorded, Message):
+    """An `anthropic.types.Message` that also knows how it was made: `attempts`, `call_id` and
+    `stopped_by` (see `_record.Recorded`). None of these appear in `to_dict()` / `model_dump()`.
     """
-
-    _attempts: list[Attempt] = PrivateAttr(default_factory=list)
-    _call_id: str | None = PrivateAttr(default=None)
-    _stopped_by: str | None = PrivateAttr(default=None)
-
-    @property
-    def stopped_by(self) -> str | None:
-        return self._stopped_by
-
-    @property
-    def attempts(self) -> list[Attempt]:
-        return self._attempts
-
-    @property
-    def call_id(self) -> str | None:
-        return self._call_id
 
 
 def build_message(
@@ -663,12 +642,15 @@ class Generation:
 
     def final_events(self) -> list[dict[str, Any]]:
         """The closing events of the stitched stream: what the accumulator held back until the end,
-        one message_delta with the summed usage, then message_stop."""
+        one message_delta with the summed usage, then message_stop, then the unknown events the server
+        sent after its message_stop."""
         stop = dict(self.acc.stop)
+        tail, self.acc.after_stop = self.acc.after_stop, []
         return [
             *self.take_events(),
             {"type": "message_delta", "delta": stop, "usage": self.acc.total_usage()},
             {"type": "message_stop"},
+            *tail,
         ]
 
     # -- restoring a journaled call ---------------------------------------------------------------

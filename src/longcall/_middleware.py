@@ -27,6 +27,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
+from json.encoder import encode_basestring
 from typing import Any
 
 import anthropic
@@ -163,7 +164,7 @@ class LongcallMiddleware(Middleware):
                 result: list[LongcallMessage] = []
                 driver = drive_async(sender, gen, result)
                 first = await driver.__anext__()
-                return sender.stream_response(_aframes(first, driver, sender, call))
+                return sender.stream_response(_aframes(first, driver, result, sender, call))
             message = call.message = await run_async(sender, gen)
         except Exception as exc:
             raise translate(exc, sender, gen) from exc.__cause__
@@ -456,12 +457,31 @@ class _AsyncSender(_BaseSender):
 # -- the stitched stream, as the bytes the SDK reads ------------------------------------------------
 
 
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # one encoder: `json.dumps` builds one per call
+_DELTA_KEYS = ("type", "index", "delta")
+_DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
+_DELTA_EVENT = (
+    'event: content_block_delta\ndata: {"type": "content_block_delta", "index": %d, '
+    '"delta": {"type": "%s", "%s": %s}}\n\n'
+)
+
+
 def sse_bytes(events: list[dict[str, Any]]) -> bytes:
-    return b"".join(
-        b"event: %s\ndata: %s\n\n"
-        % (str(event["type"]).encode(), json.dumps(event, ensure_ascii=False).encode())
-        for event in events
-    )
+    """The events as the SSE bytes the SDK reads, each exactly as `json.dumps` writes it; a token
+    delta (nearly every event) is filled into a template, 6x cheaper than encoding its dict."""
+    parts = []
+    for event in events:
+        if tuple(event) == _DELTA_KEYS and event["type"] == "content_block_delta":
+            index, delta = event["index"], event["delta"]
+            if type(index) is int and type(delta) is dict and len(delta) == 2:
+                kind = delta.get("type")
+                field = _DELTA_FIELDS.get(kind) if type(kind) is str else None
+                piece = delta.get(field) if field is not None else None
+                if type(piece) is str and tuple(delta) == ("type", field):
+                    parts.append(_DELTA_EVENT % (index, kind, field, encode_basestring(piece)))
+                    continue
+        parts.append(f"event: {event['type']}\ndata: {_encode(event)}\n\n")
+    return "".join(parts).encode()
 
 
 def message_stream_bytes(message: dict[str, Any]) -> bytes:
@@ -502,7 +522,12 @@ def _frames(
     assert call.gen is not None
     try:
         yield sse_bytes(first)
-        for batch in driver:
+        while True:
+            try:
+                batch = next(driver)
+            except StopIteration as stop:
+                call.message = stop.value  # for the stream's final message: its `stopped_by`
+                return
             yield sse_bytes(call.with_delta_fields(batch))
     except Exception as exc:
         raise translate(exc, sender, call.gen) from exc.__cause__
@@ -511,13 +536,18 @@ def _frames(
 
 
 async def _aframes(
-    first: list[dict[str, Any]], driver: Any, sender: _AsyncSender, call: Call
+    first: list[dict[str, Any]],
+    driver: Any,
+    result: list[LongcallMessage],
+    sender: _AsyncSender,
+    call: Call,
 ) -> AsyncIterator[bytes]:
     assert call.gen is not None
     try:
         yield sse_bytes(first)
         async for batch in driver:
             yield sse_bytes(call.with_delta_fields(batch))
+        call.message = result[0] if result else None
     except Exception as exc:
         raise translate(exc, sender, call.gen) from exc.__cause__
     finally:

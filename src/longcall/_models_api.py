@@ -1,17 +1,27 @@
 """The model catalog from the Models API, cached on disk beside the journal, with the bundled table as
 the offline fallback.
 
-`resolve(client, model)` (and `aresolve` for async clients) is what a call asks before it starts:
+`resolve(client, model)` (and `aresolve` for async clients) is what every generating call of a
+wrapped client asks before it starts:
 
-1. what this process already knows about `model` (asked once per process, whatever the answer);
-2. else a fresh entry of the disk cache (`models.json` beside the journal);
-3. else `GET /v1/models/{model}` through the caller's own client (no retries, a short timeout): the
-   answer is merged with the bundled row (prices, aliases, prefill, beta headers) and cached;
-4. else, when the Models API cannot answer (offline, a proxy without it, a 404), the bundled table
-   via `_catalog.lookup` (which warns once per process about a name it does not know).
+1. what this process already knows about `model` at the client's `base_url` (asked once per process
+   and server, whatever the answer);
+2. else a fresh entry of the disk cache (`models.json` beside the per-user journal, `CACHE_TTL`) that
+   the same `base_url` answered;
+3. else `GET /v1/models/{model}` through the caller's own client (no retries, `LOOKUP_TIMEOUT`): the
+   answer is merged with the bundled row (prices, aliases, prefill, beta headers) and cached; its
+   `max_tokens`, `max_input_tokens` and capabilities win over the bundled row's;
+4. else, when the Models API cannot answer (offline, a proxy without it, a 404, a timeout), the
+   bundled table via `_catalog.lookup`, silently for a model it has (it warns once per process about
+   a name it does not know).
+
+A client with no journal (`journal=None`, `LONGCALL_JOURNAL=off`) reads the cache but never writes
+it (`store=False`): no journal means longcall creates no files, so its answers stay in the process.
 
 Invariants:
-- No Models API request is ever repeated in a process for a model; a failure is remembered too.
+- No Models API request is ever repeated in a process for a (base_url, model); a failure is
+  remembered too. `known(model)` (what `_catalog.lookup` and the engine read) is the latest answer
+  for that name.
 - An unknown-model warning is never given for a model the Models API described.
 - The cache file is owner-only (0600, folder 0700), written whole to a temporary file and renamed;
   a cache that cannot be read or written is ignored, never an error.
@@ -41,6 +51,7 @@ __all__ = [
     "CACHE_TTL",
     "LOOKUP_TIMEOUT",
     "aresolve",
+    "base_url_of",
     "cache_path",
     "forget",
     "info_from_api",
@@ -58,8 +69,8 @@ LOOKUP_TIMEOUT = 3.0  # seconds for one Models API request
 _CACHE_FILE = "models.json"
 
 _lock = threading.Lock()
-_known: dict[str, ModelInfo] = {}  # this process's answers, by the name asked for
-_asked: set[str] = set()  # names the Models API was asked about in this process
+_known: dict[str, ModelInfo] = {}  # this process's latest answer, by the name asked for
+_answers: dict[tuple[str, str], ModelInfo] = {}  # (base_url, name) -> this process's answer there
 
 
 def cache_path() -> Path:
@@ -83,7 +94,7 @@ def forget() -> None:
     """Forget what this process learned (the disk cache stays). For tests."""
     with _lock:
         _known.clear()
-        _asked.clear()
+        _answers.clear()
 
 
 # -- the disk cache --------------------------------------------------------------------------------
@@ -119,14 +130,17 @@ def _write_cache(update: Mapping[str, Mapping[str, Any]]) -> None:
             raise
 
 
-def _cached(model: str, now: float) -> tuple[dict[str, Any] | None, bool | None]:
-    """(the Models API's fresh answer for `model` or None, whether a 400 said it refuses prefill)."""
+def _cached(model: str, base_url: str, now: float) -> tuple[dict[str, Any] | None, bool | None]:
+    """(the Models API's fresh answer for `model` from `base_url` (any server for ""), or None;
+    whether a 400 said it refuses prefill)."""
     entry = _read_cache().get(model)
     if not isinstance(entry, dict):
         return None, None
     data = entry.get("model")
     fetched = entry.get("fetched_at")
     fresh = isinstance(data, dict) and isinstance(fetched, (int, float)) and now - fetched < CACHE_TTL
+    if base_url and entry.get("base_url") not in (None, base_url):
+        fresh = False  # another server's answer (a proxy, an emulator) is not this one's
     learned = entry.get("refuses_prefill_learned_at")
     refuses = True if isinstance(learned, (int, float)) and now - learned < LEARNED_TTL else None
     return (data if fresh else None), refuses
@@ -142,6 +156,9 @@ def remember_refuses_prefill(model: str) -> None:
     with _lock:
         if model in _known:
             _known[model] = dataclasses.replace(_known[model], accepts_prefill=False)
+        for key, info in _answers.items():
+            if key[1] == model:
+                _answers[key] = dataclasses.replace(info, accepts_prefill=False)
     _write_cache({model: {"refuses_prefill_learned_at": now}})
 
 
@@ -224,20 +241,25 @@ def _json_of(model: Any) -> dict[str, Any]:
     return dict(dumped)
 
 
-def _finish(model: str, info: ModelInfo, refuses: bool | None) -> ModelInfo:
-    """Apply a learned prefill refusal and the price overrides; remember for the process."""
+def _finish(model: str, info: ModelInfo, refuses: bool | None, base_url: str | None = None) -> ModelInfo:
+    """Apply a learned prefill refusal and the price overrides; remember for the process (and for
+    `base_url`, when the answer is that server's)."""
     if refuses:
         info = dataclasses.replace(info, accepts_prefill=False)
     price = _catalog.price_override(info.id) or _catalog.price_override(model)
     if price is not None:
         info = dataclasses.replace(info, price=price)
     with _lock:
-        _known[model] = info
+        if info.source in ("models_api", "cache") or model not in _known:
+            _known[model] = info
+        if base_url is not None:
+            _answers[(base_url, model)] = info
     return info
 
 
-def _fallback(model: str, refuses: bool | None) -> ModelInfo:
-    return _finish(model, _catalog.lookup(model), refuses)  # lookup warns once for an unknown name
+def _fallback(model: str, refuses: bool | None, base_url: str | None = None) -> ModelInfo:
+    # lookup warns once for an unknown name, and gives what another server answered for it, if any
+    return _finish(model, _catalog.lookup(model), refuses, base_url)
 
 
 def _quiet_client(client: Any) -> Any:
@@ -246,75 +268,82 @@ def _quiet_client(client: Any) -> Any:
     return raw.with_options(max_retries=0, timeout=LOOKUP_TIMEOUT)
 
 
-def _from_process_or_disk(model: str) -> tuple[ModelInfo | None, bool | None]:
+def base_url_of(client: Any) -> str:
+    """The server a client talks to ("" for None), as the process memo and the cache key it."""
+    return "" if client is None else str(getattr(client, "base_url", ""))
+
+
+def _from_process_or_disk(model: str, base_url: str) -> tuple[ModelInfo | None, bool | None]:
     with _lock:
-        if model in _known:
-            return _known[model], None
-        asked = model in _asked
-        _asked.add(model)
-    data, refuses = _cached(model, time.time())
+        known = _answers.get((base_url, model))
+    if known is not None:
+        return known, None
+    data, refuses = _cached(model, base_url, time.time())
     if data is not None:
-        return _finish(model, info_from_api(data, asked_as=model, source="cache"), refuses), None
-    if asked:  # asked before in this process and it failed: do not ask again
-        return _fallback(model, refuses), None
+        info = info_from_api(data, asked_as=model, source="cache")
+        return _finish(model, info, refuses, base_url), None
     return None, refuses
 
 
-def _store(model: str, answer: Any, refuses: bool | None) -> ModelInfo:
+def _store(model: str, answer: Any, refuses: bool | None, base_url: str, store: bool) -> ModelInfo:
     data = _json_of(answer)
-    _write_cache({model: {"model": data, "fetched_at": time.time()}})
-    return _finish(model, info_from_api(data, asked_as=model), refuses)
+    if store:
+        _write_cache({model: {"model": data, "fetched_at": time.time(), "base_url": base_url}})
+    return _finish(model, info_from_api(data, asked_as=model), refuses, base_url)
 
 
-def resolve(client: Any, model: str) -> ModelInfo:
+def resolve(client: Any, model: str, *, store: bool = True) -> ModelInfo:
     """What longcall knows about `model`, asking the Models API through `client` the first time.
 
     Args:
         client: an `anthropic.Anthropic` (or a longcall-wrapped one), or None to use only the cache
             and the bundled table.
         model: the model name of the call.
+        store: write the Models API's answer to the disk cache (False: keep it in the process only).
 
     Returns:
         The catalog row; `source` says where it came from.
     """
-    known, refuses = _from_process_or_disk(model)
+    base_url = base_url_of(client)
+    known, refuses = _from_process_or_disk(model, base_url)
     if known is not None:
         return known
     if client is None:
-        return _fallback(model, refuses)
+        return _fallback(model, refuses, base_url)
     try:
         answer = _quiet_client(client).models.retrieve(model)
-    except Exception:  # offline, a proxy without the Models API, a 404: the bundled table answers
-        return _fallback(model, refuses)
-    return _store(model, answer, refuses)
+    except Exception:  # offline, a proxy without the Models API, a 404, a timeout: the bundled table
+        return _fallback(model, refuses, base_url)
+    return _store(model, answer, refuses, base_url, store)
 
 
-async def aresolve(client: Any, model: str) -> ModelInfo:
+async def aresolve(client: Any, model: str, *, store: bool = True) -> ModelInfo:
     """`resolve()` for an `anthropic.AsyncAnthropic` (or a wrapped one)."""
-    known, refuses = _from_process_or_disk(model)
+    base_url = base_url_of(client)
+    known, refuses = _from_process_or_disk(model, base_url)
     if known is not None:
         return known
     if client is None:
-        return _fallback(model, refuses)
+        return _fallback(model, refuses, base_url)
     try:
         answer = await _quiet_client(client).models.retrieve(model)
     except Exception:
-        return _fallback(model, refuses)
-    return _store(model, answer, refuses)
+        return _fallback(model, refuses, base_url)
+    return _store(model, answer, refuses, base_url, store)
 
 
 # -- listing ---------------------------------------------------------------------------------------
 
 
-def _listed(answers: Iterable[Any]) -> list[ModelInfo]:
+def _listed(answers: Iterable[Any], base_url: str) -> list[ModelInfo]:
     rows: list[ModelInfo] = []
     update: dict[str, dict[str, Any]] = {}
     now = time.time()
     for answer in answers:
         data = _json_of(answer)
-        info = _finish(str(data.get("id")), info_from_api(data), None)
+        info = _finish(str(data.get("id")), info_from_api(data), None, base_url)
         rows.append(info)
-        update[info.id] = {"model": data, "fetched_at": now}
+        update[info.id] = {"model": data, "fetched_at": now, "base_url": base_url}
     _write_cache(update)
     return rows
 
@@ -338,7 +367,7 @@ def list_models(client: Any) -> list[ModelInfo]:
     if client is None:
         return _offline_rows()
     try:
-        return _listed(list(_quiet_client(client).models.list(limit=1000)))
+        return _listed(list(_quiet_client(client).models.list(limit=1000)), base_url_of(client))
     except Exception:
         return _offline_rows()
 
@@ -349,7 +378,7 @@ async def alist_models(client: Any) -> list[ModelInfo]:
         return _offline_rows()
     try:
         page = _quiet_client(client).models.list(limit=1000)
-        return _listed([model async for model in page])
+        return _listed([model async for model in page], base_url_of(client))
     except Exception:
         return _offline_rows()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import pydantic
+
 
 @dataclass
 class Attempt:
@@ -55,3 +57,31 @@ class Attempt:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class Recorded(pydantic.BaseModel):
+    """What longcall adds to the SDK's message classes (`LongcallMessage`, `LongcallBetaMessage`,
+    the parsed ones): how the message was made, as private attributes that `to_dict()` and
+    `model_dump()` leave out.
+
+    `attempts` lists every request made for it; `call_id` names its journal entry (None without one);
+    `stopped_by` names the longcall budget that ended it ("max_output_tokens_total", "max_segments"
+    or "deadline", with `stop_reason` "max_tokens"), None when the model or the caller's `max_tokens`
+    did.
+    """
+
+    _attempts: list[Attempt] = pydantic.PrivateAttr(default_factory=list)
+    _call_id: str | None = pydantic.PrivateAttr(default=None)
+    _stopped_by: str | None = pydantic.PrivateAttr(default=None)
+
+    @property
+    def stopped_by(self) -> str | None:
+        return self._stopped_by
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        return self._attempts
+
+    @property
+    def call_id(self) -> str | None:
+        return self._call_id

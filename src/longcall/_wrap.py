@@ -18,26 +18,31 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar, cast
 
 import anthropic
 from anthropic._base_client import AsyncAPIClient
 from anthropic._response import (
+    APIResponse,
+    AsyncAPIResponse,
     async_to_raw_response_wrapper,
     async_to_streamed_response_wrapper,
     to_raw_response_wrapper,
     to_streamed_response_wrapper,
 )
-from anthropic.types import Message
+from anthropic.types import Message, ParsedMessage
 from anthropic.types.beta import BetaMessage
-from pydantic import PrivateAttr
+from anthropic.types.beta.parsed_beta_message import ParsedBetaMessage
+from anthropic.types.beta.parsed_beta_message import ResponseFormatT as BetaResponseFormatT
+from anthropic.types.parsed_message import ResponseFormatT
 
-from . import _catalog, _models_api
-from ._catalog import check_context, lookup, resolve_max_tokens
+from . import _models_api
+from ._catalog import ModelInfo, check_context, lookup, resolve_max_tokens
 from ._engine import LongcallMessage, Observer
 from ._errors import InvalidRequest
 from ._middleware import (
@@ -50,30 +55,26 @@ from ._middleware import (
     register,
 )
 from ._policy import Policy
-from ._record import Attempt
+from ._record import Recorded
 from ._validate import validate_params
 
 ClientT = TypeVar("ClientT", anthropic.Anthropic, anthropic.AsyncAnthropic)
 
 
-class LongcallBetaMessage(BetaMessage):
+class LongcallBetaMessage(Recorded, BetaMessage):
     """An `anthropic.types.beta.BetaMessage` that also knows how it was made (see `LongcallMessage`)."""
 
-    _attempts: list[Attempt] = PrivateAttr(default_factory=list)
-    _call_id: str | None = PrivateAttr(default=None)
-    _stopped_by: str | None = PrivateAttr(default=None)
 
-    @property
-    def stopped_by(self) -> str | None:
-        return self._stopped_by
+# The SDK's own type variables, so that the unparametrized classes have the SDK's block types.
+class LongcallParsedMessage(Recorded, ParsedMessage[ResponseFormatT], Generic[ResponseFormatT]):
+    """The SDK's `ParsedMessage` (from `parse`, and the final message of `stream()`), with
+    `attempts`, `call_id` and `stopped_by`."""
 
-    @property
-    def attempts(self) -> list[Attempt]:
-        return self._attempts
 
-    @property
-    def call_id(self) -> str | None:
-        return self._call_id
+class LongcallParsedBetaMessage(
+    Recorded, ParsedBetaMessage[BetaResponseFormatT], Generic[BetaResponseFormatT]
+):
+    """The SDK's `ParsedBetaMessage`, with `attempts`, `call_id` and `stopped_by`."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,12 @@ SURFACES = {
         Surface(("beta", "messages"), "stream", "enter"),
     )
 }
-RECORDED: dict[type[Any], type[Any]] = {Message: LongcallMessage, BetaMessage: LongcallBetaMessage}
+RECORDED: dict[type[Any], type[Any]] = {
+    Message: LongcallMessage,
+    BetaMessage: LongcallBetaMessage,
+    ParsedMessage: LongcallParsedMessage,
+    ParsedBetaMessage: LongcallParsedBetaMessage,
+}
 # The SDK's views that hand back the HTTP response: name -> (sync wrapper, async wrapper).
 RESPONSE_VIEWS = {
     "with_raw_response": (to_raw_response_wrapper, async_to_raw_response_wrapper),
@@ -146,10 +152,12 @@ class Prepared:
     call: Call
     count: int | None
     key: str
+    info: ModelInfo
 
 
-def prepare(params: dict[str, Any], config: Config, *, timeout: Any) -> Prepared:
-    """Check the parameters, fill in `max_tokens`, and mark the call for the middleware."""
+def prepare(params: dict[str, Any], config: Config, *, timeout: Any, info: ModelInfo | None) -> Prepared:
+    """Check the parameters, fill in `max_tokens` (from `info`, what `_models_api` says about the
+    model), and mark the call for the middleware."""
     params = _clean(params)
     policy = params.pop("longcall_policy", None) or config.policy
     if not isinstance(policy, Policy):
@@ -160,8 +168,10 @@ def prepare(params: dict[str, Any], config: Config, *, timeout: Any) -> Prepared
     requested = params.get("max_tokens")
     if requested is not None and (isinstance(requested, bool) or not isinstance(requested, int)):
         validate_params(params)
+    if info is None:
+        info = lookup(params["model"])
     max_tokens, warning = resolve_max_tokens(
-        requested, lookup(params["model"]), clamp=policy.clamp_max_tokens, betas=_betas(params)
+        requested, info, clamp=policy.clamp_max_tokens, betas=_betas(params)
     )
     if warning:
         warnings.warn(warning, stacklevel=5)
@@ -180,26 +190,60 @@ def prepare(params: dict[str, Any], config: Config, *, timeout: Any) -> Prepared
     key = _count_key(params)
     params["extra_headers"] = {**(params.get("extra_headers") or {}), MARK_HEADER: register(call)}
     count = config.token_counts.get(key) if policy.precheck else None
-    return Prepared(params, call, count, key)
+    return Prepared(params, call, count, key, info)
 
 
 def precheck(prepared: Prepared, input_tokens: int, config: Config) -> None:
     config.token_counts[prepared.key] = input_tokens
     params = prepared.params
-    check_context(input_tokens, params["max_tokens"], lookup(params["model"]), betas=_betas(params))
+    check_context(input_tokens, params["max_tokens"], prepared.info, betas=_betas(params))
+
+
+def _recorded_class(cls: type[Any]) -> type[Any] | None:
+    """The class in `RECORDED` for `cls`; `ParsedMessage[Harbor]` gives `LongcallParsedMessage[Harbor]`."""
+    found = RECORDED.get(cls)
+    if found is not None:
+        return found
+    generic = getattr(cls, "__pydantic_generic_metadata__", None) or {}
+    origin = RECORDED.get(generic.get("origin"))  # type: ignore[arg-type]
+    args = generic.get("args")
+    return origin[args] if origin is not None and args else None
 
 
 def recorded(result: Any, call: Call) -> Any:
-    """A plain `Message` / `BetaMessage` as the class that also carries the call's attempts."""
-    cls = RECORDED.get(type(result))
+    """The SDK's message (plain or parsed, beta or not) as the class that also carries the call's
+    attempts; anything else as it is."""
+    if isinstance(result, (APIResponse, AsyncAPIResponse)):  # `with_raw_response`, `with_streaming_response`
+        return _recording(result, "parse", call)
+    cls = _recorded_class(type(result))
     if cls is None or call.gen is None:
         return result
     made = call.message.__pydantic_private__ if call.message is not None else None
     private = {**(made or {}), **(result.__pydantic_private__ or {})}  # `_request_id`, as the SDK set it
     private.update(_attempts=call.gen.attempts, _call_id=call.gen.call_id)
+    private.setdefault("_stopped_by", None)
     object.__setattr__(result, "__class__", cls)
     object.__setattr__(result, "__pydantic_private__", private)
     return result
+
+
+def _recording(target: Any, method: str, call: Call) -> Any:
+    """`target` (the SDK's `MessageStream` or `APIResponse`, sync or async) whose `method`
+    (`get_final_message`, `parse`) gives the SDK's own message in its recorded class."""
+    sdk_method = getattr(target, method)
+    if inspect.iscoroutinefunction(sdk_method):
+
+        async def arecording(*args: Any, **kwargs: Any) -> Any:
+            return recorded(await sdk_method(*args, **kwargs), call)
+
+        setattr(target, method, functools.wraps(sdk_method)(arecording))
+    else:
+
+        def recording(*args: Any, **kwargs: Any) -> Any:
+            return recorded(sdk_method(*args, **kwargs), call)
+
+        setattr(target, method, functools.wraps(sdk_method)(recording))
+    return target
 
 
 def _no_timeout_given(client: Any) -> Any:
@@ -243,18 +287,18 @@ class _Resource:
     def __repr__(self) -> str:
         return f"<longcall {'.'.join(self._path)} of {type(self._client).__name__}>"
 
-    def _prepare(self, surface: Surface, params: dict[str, Any]) -> Prepared:
+    def _prepare(self, surface: Surface, params: dict[str, Any], info: ModelInfo | None) -> Prepared:
         timeout = None if surface.sends == "enter" else _no_timeout_given(self._client)
-        return prepare(params, self._config, timeout=timeout)
+        return prepare(params, self._config, timeout=timeout, info=info)
 
     def _method(self, surface: Surface) -> Callable[..., Any]:
         raise NotImplementedError
 
 
-def _unlisted(params: dict[str, Any]) -> str | None:
-    """The call's model when the bundled table does not know it: the Models API is asked first."""
+def _model(params: dict[str, Any]) -> str | None:
+    """The call's model, which the Models API is asked about (None: `prepare` names the problem)."""
     model = params.get("model")
-    return model if isinstance(model, str) and _catalog._find(model) is None else None
+    return model if isinstance(model, str) else None
 
 
 class _SyncResource(_Resource):
@@ -262,9 +306,10 @@ class _SyncResource(_Resource):
         sdk_method = getattr(self._target, surface.method)
 
         def generate(**params: Any) -> Any:
-            if (model := _unlisted(params)) is not None:
-                _models_api.resolve(self._client, model)  # once per process; cached on disk
-            prepared = self._prepare(surface, params)
+            model = _model(params)  # the Models API once per process and server; cached on disk
+            store = self._config.journal_observer() is not None
+            info = _models_api.resolve(self._client, model, store=store) if model is not None else None
+            prepared = self._prepare(surface, params, info)
             if prepared.call.policy.precheck:
                 count = prepared.count
                 if count is None:
@@ -272,8 +317,7 @@ class _SyncResource(_Resource):
                 precheck(prepared, int(count), self._config)
             result = sdk_method(**prepared.params)
             if surface.sends == "enter":
-                result._longcall_call = prepared.call  # keep it findable until the stream is entered
-                return result
+                return _StreamManager(result, prepared.call)
             return recorded(result, prepared.call)
 
         return functools.wraps(sdk_method)(generate)  # the SDK's signature, for `inspect`
@@ -291,41 +335,66 @@ class _AsyncResource(_Resource):
                 count = (await self._target.count_tokens(**_count_params(prepared.params))).input_tokens
             precheck(prepared, int(count), self._config)
 
+        async def prepared_for(params: dict[str, Any]) -> Prepared:
+            model = _model(params)  # the Models API once per process and server; cached on disk
+            store = self._config.journal_observer() is not None
+            info = await _models_api.aresolve(self._client, model, store=store) if model is not None else None
+            prepared = self._prepare(surface, params, info)
+            if prepared.call.policy.precheck:
+                await counted(prepared)
+            return prepared
+
         if surface.sends == "enter":
 
             def open_stream(**params: Any) -> Any:
-                prepared = self._prepare(surface, params)
-                manager = sdk_method(**prepared.params)
-                manager._longcall_call = prepared.call
-                if prepared.call.policy.precheck:
-                    return _CountedStreamManager(manager, lambda: counted(prepared))
-                return manager
+                async def start() -> tuple[Any, Call]:
+                    prepared = await prepared_for(params)
+                    return sdk_method(**prepared.params), prepared.call
+
+                return _AsyncStreamManager(start)
 
             return functools.wraps(sdk_method)(open_stream)
 
         async def generate(**params: Any) -> Any:
-            if (model := _unlisted(params)) is not None:
-                await _models_api.aresolve(self._client, model)  # once per process; cached on disk
-            prepared = self._prepare(surface, params)
-            if prepared.call.policy.precheck:
-                await counted(prepared)
+            prepared = await prepared_for(params)
             return recorded(await sdk_method(**prepared.params), prepared.call)
 
         return functools.wraps(sdk_method)(generate)
 
 
-class _CountedStreamManager:
-    """The async `stream()` manager when the pre-check is on: count, then enter the SDK's manager."""
+class _StreamManager:
+    """The `stream()` manager: the SDK's, entered on `__enter__` (where it sends the request), whose
+    stream's final message carries the attempts. It holds the call, so the middleware finds it."""
 
-    def __init__(self, manager: Any, count: Callable[[], Any]) -> None:
+    def __init__(self, manager: Any, call: Call) -> None:
         self._manager = manager
-        self._count = count
+        self._call = call
+
+    def __enter__(self) -> Any:
+        return _recording(self._manager.__enter__(), "get_final_message", self._call)
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._manager.__exit__(*exc)
+
+
+class _AsyncStreamManager:
+    """The async `stream()` manager. What needs a round trip before the request (the Models API,
+    the pre-check's count) cannot be awaited in `stream()` itself, so it all happens on
+    `__aenter__`, where the SDK sends the request; then the SDK's own manager is entered."""
+
+    def __init__(self, start: Callable[[], Awaitable[tuple[Any, Call]]]) -> None:
+        self._start = start
+        self._manager: Any = None
+        self._call: Call | None = None
 
     async def __aenter__(self) -> Any:
-        await self._count()
-        return await self._manager.__aenter__()
+        self._manager, self._call = await self._start()
+        stream = await self._manager.__aenter__()
+        return _recording(stream, "get_final_message", self._call)
 
     async def __aexit__(self, *exc: Any) -> Any:
+        if self._manager is None:
+            return None
         return await self._manager.__aexit__(*exc)
 
 

@@ -60,3 +60,15 @@ def stream_text(kind: str, url: str, **params: Any) -> tuple[list[str], Any, str
             return pieces, await stream.get_final_message(), await stream.get_final_text()
 
     return asyncio.run(run())
+
+
+def sent(emulator: Any) -> list[Any]:
+    """The Messages API requests the emulator received: not the Models API's questions a wrapped
+    client asks first, nor count_tokens."""
+    return [r for r in emulator.requests if r.method == "POST" and r.path.split("?")[0] == "/v1/messages"]
+
+
+def api_requests(emulator: Any) -> list[Any]:
+    """The requests the emulator received, less the Models API's questions a wrapped client asks on
+    its first call for a model."""
+    return [r for r in emulator.requests if not r.path.startswith("/v1/models")]

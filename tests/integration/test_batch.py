@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from longcall.batch._state import RunState
 from longcall.cli import main
 from longcall.testing import Emulator, Fault
 from longcall.testing._batches import MessageBatches, ShortWindowLimits
+
+from .drivers import api_requests
 
 PREFILL_MODEL = "claude-haiku-4-5"
 INSTRUCTION_MODEL = "claude-sonnet-4-6"  # the emulator refuses prefill for it
@@ -70,8 +73,22 @@ def text_of(record: dict[str, Any]) -> str:
     return "".join(block.get("text", "") for block in record["message"]["content"])
 
 
+_OPENED: list[anthropic.Anthropic] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    """Close the SDK clients a test opened: one left to the garbage collector can have its pooled
+    socket finalized before the client closes it (an unclosed-socket ResourceWarning, in a later test)."""
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 def client_for(emulator: Emulator) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=emulator.url, api_key="test-key")
+    client = anthropic.Anthropic(base_url=emulator.url, api_key="test-key")
+    _OPENED.append(client)
+    return client
 
 
 def prompt_of(body: dict[str, Any]) -> str:
@@ -131,10 +148,10 @@ def test_a_second_run_sends_nothing_for_finished_items(emu, tmp_path):
     write_input(tmp_path / "in.jsonl", 5)
     out = tmp_path / "out.jsonl"
     run_batch(tmp_path / "in.jsonl", out, client=client_for(emulator))
-    sent = len(emulator.requests)
+    sent = len(api_requests(emulator))
     again = run_batch(tmp_path / "in.jsonl", out, client=client_for(emulator))
     assert (again.skipped, again.succeeded, again.requests) == (5, 0, 0)
-    assert len(emulator.requests) == sent
+    assert len(api_requests(emulator)) == sent
     assert len(read_output(out)) == 5
 
 
@@ -166,7 +183,7 @@ def test_a_stopped_run_continues_without_repeating_a_request(emu, tmp_path):
     )
     assert second.succeeded == 20 - len(done_first) and second.skipped == len(done_first)
     prompts = {prompt_of(line["params"]): line["custom_id"] for line in lines}
-    requested = [prompts[prompt_of(r.body)] for r in emulator.requests if r.path == "/v1/messages"]
+    requested = [prompts[prompt_of(r.body)] for r in api_requests(emulator) if r.path == "/v1/messages"]
     assert not set(requested) & done_first  # nothing finished was sent again
     records = read_output(out)
     assert sorted(r["custom_id"] for r in records) == sorted(line["custom_id"] for line in lines)
@@ -253,7 +270,7 @@ def test_bad_ids_are_refused_before_anything_is_sent(emu, tmp_path):
     )
     with pytest.raises(InputRefused, match="custom_id 'a' is also on line 1"):
         run_batch(path, tmp_path / "out.jsonl", client=client_for(emulator))
-    assert emulator.requests == []
+    assert api_requests(emulator) == []
     assert not (tmp_path / "out.jsonl").exists()
 
 
@@ -266,7 +283,7 @@ def test_shards_split_the_work_and_their_outputs_concatenate(emu, tmp_path):
         run_batch(tmp_path / "in.jsonl", out, client=client_for(emulator), shard=(k, 3))
         ids += [r["custom_id"] for r in read_output(out)]
     assert sorted(ids) == sorted(line["custom_id"] for line in lines)
-    assert len(emulator.requests) == 12
+    assert len(api_requests(emulator)) == 12
 
 
 def test_continuation_past_max_tokens_in_streaming_mode(emu, tmp_path):
@@ -559,7 +576,7 @@ def test_a_run_killed_at_half_restarts_with_no_request_repeated(emu, tmp_path):
     prompts = {prompt_of(line["params"]): line["custom_id"] for line in lines}
     second = [
         (prompts[prompt_of(r.body)], is_continuation(r.body))
-        for r in emulator.requests
+        for r in api_requests(emulator)
         if r.path == "/v1/messages"
     ]
     requested = Counter(custom_id for custom_id, _ in second)
@@ -602,7 +619,7 @@ def test_the_command_refuses_a_bad_input_with_exit_2(emu, tmp_path, monkeypatch,
     (tmp_path / "in.jsonl").write_text('{"custom_id": "a b", "params": {}}\n')
     assert main(["batch", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl")]) == 2
     assert "refused before anything was sent: line 1: custom_id 'a b'" in capsys.readouterr().err
-    assert emulator.requests == []
+    assert api_requests(emulator) == []
     assert main(["batch", str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "out.jsonl")]) == 2
     assert "there is no input file" in capsys.readouterr().err
     assert main(["batch", "--status", "-o", str(tmp_path / "out.jsonl")]) == 2

@@ -9,6 +9,7 @@ seeded random moments and resumes it until the document is complete.
 from __future__ import annotations
 
 import fcntl
+import gc
 import io
 import json
 import os
@@ -34,6 +35,8 @@ import pytest
 from longcall import cli
 from longcall.journal import Journal
 from longcall.testing import Emulator, Fault
+
+from .drivers import api_requests
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals and POSIX signals")
 
@@ -106,7 +109,7 @@ def test_a_prompt_argument_then_logs_and_show(
     result = run(env, "Write 400 words about rivers")
 
     assert result.returncode == 0, result.stderr
-    body = emulator.requests[0].body
+    body = api_requests(emulator)[0].body
     assert (body["model"], body["max_tokens"]) == (DEFAULT_MODEL, 64_000)  # the model's largest output
     assert result.stdout == emulator.document(body)  # stdout is a pipe: the text and nothing else
     call_id = re.search(r"call (\w+) started", result.stderr).group(1)  # type: ignore[union-attr]
@@ -129,7 +132,8 @@ def test_a_prompt_argument_then_logs_and_show(
     record = json.loads(capsys.readouterr().out)
     assert record["status"] == "done" and record["params"]["model"] == DEFAULT_MODEL
     assert (
-        record["cost"] > 0 and record["usage"]["output_tokens"] == emulator.requests[0].usage["output_tokens"]
+        record["cost"] > 0
+        and record["usage"]["output_tokens"] == api_requests(emulator)[0].usage["output_tokens"]
     )
     assert KEY not in json.dumps(record)
 
@@ -138,7 +142,7 @@ def test_the_prompt_on_stdin(emulator: Emulator, env: dict[str, str]):
     result = run(env, stdin="Write 300 words about the sea\n")
 
     assert result.returncode == 0, result.stderr
-    body = emulator.requests[0].body
+    body = api_requests(emulator)[0].body
     assert body["messages"][0]["content"] == "Write 300 words about the sea\n"
     assert result.stdout == emulator.document(body)
 
@@ -166,7 +170,7 @@ def test_a_prompt_file_attachments_and_an_output_file(
     )
 
     assert result.returncode == 0, result.stderr
-    body = emulator.requests[0].body
+    body = api_requests(emulator)[0].body
     assert body["system"] == "Be brief."
     assert body["messages"][0]["content"] == [
         {"type": "text", "text": '<document name="notes.txt">\nCoasts and compasses.\n</document>'},
@@ -182,12 +186,12 @@ def test_json_output(emulator: Emulator, env: dict[str, str]):
 
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    body = emulator.requests[0].body
+    body = api_requests(emulator)[0].body
     assert (body["stop_sequences"], body["output_config"]) == (["never-there"], {"effort": "high"})
     assert "temperature" not in body
     assert data["content"][0]["text"] == emulator.document(body)
     assert data["stop_reason"] == "end_turn"
-    assert data["usage"]["output_tokens"] == emulator.requests[0].usage["output_tokens"]
+    assert data["usage"]["output_tokens"] == api_requests(emulator)[0].usage["output_tokens"]
     assert re.fullmatch(r"[0-9a-f]{12}", data["longcall"]["call_id"])
     assert data["longcall"]["cost_usd"] > 0 and len(data["longcall"]["attempts"]) == 1
 
@@ -195,14 +199,14 @@ def test_json_output(emulator: Emulator, env: dict[str, str]):
 def test_continuing_past_max_tokens_is_on_by_default(emulator: Emulator, env: dict[str, str]):
     whole = run(env, "--max-tokens", "100", "Write 350 words about trains")
     assert whole.returncode == 0, whole.stderr
-    body = emulator.requests[0].body
+    body = api_requests(emulator)[0].body
     assert whole.stdout == emulator.document(body)
-    assert len(emulator.requests) >= 3 and "continuations)" in whole.stderr
+    assert len(api_requests(emulator)) >= 3 and "continuations)" in whole.stderr
 
     emulator.reset()
     cut = run(env, "--max-tokens", "100", "--no-continue", "Write 350 words about trains")
     assert cut.returncode == 0
-    assert len(emulator.requests) == 1 and "(max_tokens)" in cut.stderr
+    assert len(api_requests(emulator)) == 1 and "(max_tokens)" in cut.stderr
     assert emulator.document(body).startswith(cut.stdout) and len(cut.stdout) < len(whole.stdout)
 
 
@@ -247,13 +251,13 @@ def test_no_api_key_and_a_network_that_is_down(emulator: Emulator, env: dict[str
     error = down_err.splitlines()[-1]
     assert "could not reach" in error and "check your network" in error
     assert "Traceback" not in down_err
-    assert emulator.requests == []
+    assert api_requests(emulator) == []
 
 
 def test_a_local_server_needs_no_key(emulator: Emulator, env: dict[str, str]):
     result = run({k: v for k, v in env.items() if k != "ANTHROPIC_API_KEY"}, "Write 20 words")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == emulator.document(emulator.requests[0].body)
+    assert result.stdout == emulator.document(api_requests(emulator)[0].body)
 
 
 def test_an_unknown_model(emulator: Emulator, env: dict[str, str], monkeypatch, capsys):
@@ -272,6 +276,33 @@ def test_an_unknown_model(emulator: Emulator, env: dict[str, str], monkeypatch, 
     assert cli.main(["-m", "claude-nope-9", "--debug", "hello"]) == cli.EXIT_API
     err = capsys.readouterr().err
     assert "Traceback" in err and "NotFoundError" in err
+
+
+def _open_http_clients() -> list[object]:
+    import httpx2
+
+    return [o for o in gc.get_objects() if isinstance(o, httpx2.Client) and not o.is_closed]
+
+
+@pytest.mark.parametrize(
+    "args", [["models", "--json"], ["models"], ["Write 20 words about owls"], ["demo", "--speed", "50"]]
+)
+def test_a_command_closes_the_sdk_client_it_made(
+    emulator: Emulator, env: dict[str, str], monkeypatch, capsys, args: list[str]
+):
+    """Left to the garbage collector, a client's pooled socket can be finalized before the client
+    closes it: a ResourceWarning in whatever runs then (`cli.main` is called in-process by tools too)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    before = {id(client) for client in _open_http_clients()}
+    gc.disable()  # a collection would close an unreachable client for us
+    try:
+        assert cli.main(args) == cli.EXIT_OK
+        left = [client for client in _open_http_clients() if id(client) not in before]
+    finally:
+        gc.enable()
+    capsys.readouterr()
+    assert left == []
 
 
 def test_a_prompt_over_the_context_window(emulator: Emulator, env: dict[str, str]):
@@ -294,8 +325,8 @@ def test_max_tokens_is_lowered_when_the_default_does_not_fit(emulator: Emulator,
     result = run(env, "Write 60 words")
 
     assert result.returncode == 0, result.stderr
-    assert emulator.requests[1].body["max_tokens"] == 200_000 - 190_000 - 16
-    assert result.stdout == emulator.document(emulator.requests[1].body)
+    assert api_requests(emulator)[1].body["max_tokens"] == 200_000 - 190_000 - 16
+    assert result.stdout == emulator.document(api_requests(emulator)[1].body)
     assert "sending --max-tokens 9,984" in result.stderr
 
 
@@ -325,7 +356,7 @@ def test_a_prompt_that_is_a_subcommand_name(emulator: Emulator, monkeypatch, cap
     monkeypatch.setenv("ANTHROPIC_BASE_URL", emulator.url)
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
     assert cli.main(["--", "logs"]) == cli.EXIT_OK
-    assert emulator.requests[0].body["messages"][0]["content"] == "logs"
+    assert api_requests(emulator)[0].body["messages"][0]["content"] == "logs"
     assert capsys.readouterr().out == emulator.document("logs", model=DEFAULT_MODEL)
 
 
@@ -379,7 +410,7 @@ def test_ctrl_c_keeps_the_partial_and_resume_finishes_it(emulator: Emulator, env
     assert "Traceback" not in err.decode()
     saved = journal_of(home).get(call_id)
     assert saved is not None and saved.status == "interrupted" and saved.text
-    document = emulator.document(emulator.requests[0].body)
+    document = emulator.document(api_requests(emulator)[0].body)
 
     resumed = run(env, "resume", call_id)
 
@@ -409,7 +440,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_whole_document(
         emulator.add_faults(Fault(tokens_per_second=1000))
         proc, resumed_id = start(env, "resume", call_id)
         assert resumed_id == call_id
-    document = emulator.document(emulator.requests[0].body)
+    document = emulator.document(api_requests(emulator)[0].body)
     assert kept == sorted(kept) and kept[0] < len(document)  # each run went on from the last checkpoint
 
     final = run(env, "resume", call_id)
@@ -484,7 +515,7 @@ def test_the_live_view_in_a_pseudo_terminal(emulator: Emulator, env: dict[str, s
     code, screen = in_terminal(env, "Write 1200 words about bridges")
 
     assert code == 0, screen[-2000:]
-    document = emulator.document(emulator.requests[0].body)
+    document = emulator.document(api_requests(emulator)[0].body)
     status = [line for line in screen.splitlines() if "tok/s" in line]
     assert status, screen[-2000:]
     assert any(
@@ -517,7 +548,7 @@ def test_a_closed_pipe_stops_the_call(emulator: Emulator, env: dict[str, str], h
 
     assert result.returncode == 0 and len(result.stdout) == 50
     assert "stdout was closed, so the call was stopped" in result.stderr and "Traceback" not in result.stderr
-    assert len(emulator.requests) == 1  # not taken for a network failure and retried
+    assert len(api_requests(emulator)) == 1  # not taken for a network failure and retried
     assert journal_of(home).recent()[0].status == "interrupted"
 
 

@@ -17,6 +17,7 @@ from longcall import cli
 from longcall.journal import Journal
 from longcall.testing import Emulator, Fault
 
+from .drivers import api_requests
 from .test_cli import command, make_env, only_line, run
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -53,7 +54,7 @@ def test_stdin_comes_first_as_context_then_the_question_and_is_sent_once(
     result = run(env, "Review this diff", stdin="--- a/x\n+++ b/x\n")
 
     assert result.returncode == 0, result.stderr
-    assert emulator.requests[0].body["messages"][0]["content"] == [
+    assert api_requests(emulator)[0].body["messages"][0]["content"] == [
         {"type": "text", "text": "--- a/x\n+++ b/x\n"},
         {"type": "text", "text": "Review this diff"},
     ]
@@ -61,7 +62,7 @@ def test_stdin_comes_first_as_context_then_the_question_and_is_sent_once(
 
     twice = run(env, "-f", "-", "-a", "-", stdin="Write 30 words about stdin")
     assert twice.returncode == 0, twice.stderr
-    assert json.dumps(emulator.requests[1].body["messages"]).count("Write 30 words about stdin") == 1
+    assert json.dumps(api_requests(emulator)[1].body["messages"]).count("Write 30 words about stdin") == 1
 
 
 def test_stdin_that_is_not_utf8_is_refused_before_sending(emulator: Emulator, env: dict[str, str]):
@@ -72,7 +73,7 @@ def test_stdin_that_is_not_utf8_is_refused_before_sending(emulator: Emulator, en
     assert result.returncode == cli.EXIT_USAGE
     line = only_line(result.stderr.decode())
     assert "stdin is not UTF-8" in line and "byte 3" in line
-    assert emulator.requests == []
+    assert api_requests(emulator) == []
 
 
 def test_bad_output_files_attachments_and_sampling_flags_are_refused_before_sending(
@@ -92,7 +93,7 @@ def test_bad_output_files_attachments_and_sampling_flags_are_refused_before_send
         result = run(env, *args)
         assert result.returncode == cli.EXIT_USAGE, (args, result.stderr)
         assert expected in only_line(result.stderr), (args, result.stderr)
-    assert emulator.requests == []
+    assert api_requests(emulator) == []
 
 
 def test_every_bad_flag_value_is_one_sentence_and_exit_2(env: dict[str, str]):
@@ -142,7 +143,7 @@ def test_a_call_stopped_by_its_budget_says_so(emulator: Emulator, env: dict[str,
     assert result.returncode == 0, result.stderr
     assert "stopped by --budget 150" in result.stderr and "done (max_tokens)" not in result.stderr
     assert "the answer is not finished" in result.stderr
-    assert sum(request.body["max_tokens"] for request in emulator.requests) <= 150 + 100
+    assert sum(request.body["max_tokens"] for request in api_requests(emulator)) <= 150 + 100
 
     again = run(env, "resume", call_id(result.stderr))
     assert again.returncode == 0
@@ -166,7 +167,7 @@ def test_no_log_and_journal_off_record_nothing_and_promise_no_resume(
         result = run(environment, *args, "Write 20 words about secrets")
         assert result.returncode == 0, result.stderr
         assert "longcall resume" not in result.stderr and "call " in result.stderr
-    assert len(emulator.requests) == 2 and calls(home) == []
+    assert len(api_requests(emulator)) == 2 and calls(home) == []
 
 
 def test_logs_path_rm_and_prune(emulator: Emulator, env: dict[str, str], home: Path):
@@ -200,10 +201,10 @@ def test_conversations_continue_the_last_call_or_a_given_one(
     follow = run(env, "-c", "Write 20 words about their nests")
     follow_id = call_id(follow.stderr)
 
-    body = emulator.requests[1].body
+    body = api_requests(emulator)[1].body
     assert [message["role"] for message in body["messages"]] == ["user", "assistant", "user"]
     assert body["messages"][1]["content"] == [{"type": "text", "text": first.stdout}]
-    assert body["system"] == "Be brief." and body["model"] == emulator.requests[0].body["model"]
+    assert body["system"] == "Be brief." and body["model"] == api_requests(emulator)[0].body["model"]
     journal = Journal(home / "journal.db")
     assert [turn.id for turn in journal.conversation(follow_id)] == [first_id, follow_id]
 
@@ -237,7 +238,7 @@ def test_a_damaged_journal_is_exit_4_everywhere_and_the_prompt_goes_on_unrecorde
 
     generated = run(env, "Write 20 words about damage")
     assert generated.returncode == 0, generated.stderr
-    assert generated.stdout == emulator.document(emulator.requests[-1].body)
+    assert generated.stdout == emulator.document(api_requests(emulator)[-1].body)
     assert "is not recorded, so it cannot be resumed" in generated.stderr
     assert "longcall resume" not in generated.stderr
 
@@ -351,7 +352,7 @@ def test_the_pipe_gets_exactly_the_messages_text_across_a_cut_back_word(
         emulator.add_faults(Fault(drop_after_bytes=drop), Fault(overlap="repeat_words"))
         result = run(env, "Write 600 words about seams")
         assert result.returncode == 0, result.stderr
-        assert emulator.requests[1].body["messages"][-1]["role"] == "user"  # by instruction
+        assert api_requests(emulator)[1].body["messages"][-1]["role"] == "user"  # by instruction
         record = Journal(home / "journal.db").get(call_id(result.stderr))
         assert record is not None and result.stdout == record.text  # the message's text, exactly
-        assert result.stdout == emulator.document(emulator.requests[0].body)
+        assert result.stdout == emulator.document(api_requests(emulator)[0].body)

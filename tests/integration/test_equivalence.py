@@ -152,6 +152,7 @@ def compare(replay: ReplayServer, body: bytes, params: dict[str, Any]) -> anthro
         sdk_message = stream.get_final_message()
     replay.reply(body, cuts=range(5, len(body), 11))
     ours: anthropic.types.Message = longcall.wrap(client, journal=None).messages.create(**params)
+    client.close()  # not left to the garbage collector, which may finalize its pooled socket first
     assert isinstance(ours, anthropic.types.Message)
     contains(dump(sdk_message), dump(ours))
     return ours
@@ -275,5 +276,6 @@ def test_messages_stream_yields_what_the_sdk_helper_yields(
     with longcall.wrap(client, journal=None).messages.stream(**params) as stream:
         our_events = [summary(event) for event in stream]
         our_final = stream.get_final_message()
+    client.close()
     assert our_events == sdk_events
     contains(dump(sdk_final), dump(our_final))

@@ -4,10 +4,13 @@ requests get retries, resume and stitching; everything else passes through untou
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import anthropic
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import longcall
 from longcall.testing import Emulator, Fault
@@ -168,3 +171,36 @@ def test_pydantic_ai_streams_through_the_middleware_with_faults(emulator: Emulat
     assert [a.kind for a in attempts] == ["initial", "retry", "resume", "initial"]
     assert answered == emulator.document(sent[-1].body)
     assert [r.body.get("stream") for r in sent] == [True, True, True, True]  # pydantic-ai streams both
+
+
+# -- the stitched stream's bytes ------------------------------------------------------------------------
+
+_pieces = st.text(st.characters(codec="utf-8"), max_size=12)
+_delta_events = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(["content_block_delta", "content_block_start", "future_event"]),
+        "index": st.one_of(st.integers(0, 300), st.booleans(), st.text(max_size=2)),
+        "delta": st.one_of(
+            st.tuples(
+                st.sampled_from(["text_delta", "thinking_delta", "input_json_delta", "odd"]),
+                st.sampled_from(["text", "thinking", "partial_json", "other"]),
+                st.one_of(_pieces, st.integers()),
+            ).map(lambda delta: {"type": delta[0], delta[1]: delta[2]}),
+            st.none(),
+        ),
+    }
+)
+
+
+_reordered = _delta_events.map(lambda event: dict(reversed(list(event.items()))))
+
+
+@given(st.lists(st.one_of(_delta_events, _reordered), max_size=6))
+def test_the_stitched_events_are_written_as_json_dumps_writes_them(events: list[dict[str, Any]]) -> None:
+    from longcall._middleware import sse_bytes
+
+    expected = b"".join(
+        b"event: %s\ndata: %s\n\n" % (event["type"].encode(), json.dumps(event, ensure_ascii=False).encode())
+        for event in events
+    )
+    assert sse_bytes(events) == expected

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import anthropic
@@ -17,7 +18,11 @@ from anthropic.types.beta import BetaMessage
 from anthropic.types.beta.parsed_beta_message import ParsedBetaMessage
 
 import longcall
+from longcall._drivers import TAIL_WAIT
 from longcall.testing import Emulator, Fault, Script
+from longcall.testing._wire import scripted_stream
+
+from .drivers import sent
 
 KINDS = ["sync", "async"]
 MODEL = "claude-opus-4-6"
@@ -158,6 +163,9 @@ def test_every_generating_surface_resumes_at_the_models_limit(
     assert result.content[0].text == expected and result.stop_reason == "end_turn"
     if surface != "stream":  # the SDK's MessageStream builds its own message, without one
         assert result._request_id == sent[-1].request_id  # the last attempt's
+    assert [a.kind for a in result.attempts] == ["initial", "resume"], surface
+    assert result.attempts[-1].request_id == sent[-1].request_id
+    assert "attempts" not in result.to_dict() and result.stopped_by is None
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -218,12 +226,12 @@ def test_streams_send_when_the_sdk_does(emulator: Emulator, kind: str) -> None:
     if kind == "sync":
         with longcall.wrap(sdk(kind, emulator.url), journal=None) as client:
             manager = client.messages.stream(**prompt(20))
-            assert emulator.requests == []
+            assert sent(emulator) == []
             with manager as stream:
-                assert len(emulator.requests) == 1
+                assert len(sent(emulator)) == 1
                 assert isinstance(stream, MessageStream)
             client.messages.create(stream=True, **prompt(20)).close()
-            assert len(emulator.requests) == 2
+            assert len(sent(emulator)) == 2
             emulator.add_faults(Fault(status=400, message="bad thing"))
             with pytest.raises(anthropic.BadRequestError, match="bad thing"):  # noqa: SIM117
                 with client.messages.stream(**prompt(20)):
@@ -233,11 +241,11 @@ def test_streams_send_when_the_sdk_does(emulator: Emulator, kind: str) -> None:
     async def go() -> None:
         async with longcall.wrap(sdk(kind, emulator.url), journal=None) as client:
             manager = client.messages.stream(**prompt(20))
-            assert emulator.requests == []
+            assert sent(emulator) == []
             async with manager:
-                assert len(emulator.requests) == 1
+                assert len(sent(emulator)) == 1
             await (await client.messages.create(stream=True, **prompt(20))).close()
-            assert len(emulator.requests) == 2
+            assert len(sent(emulator)) == 2
             emulator.add_faults(Fault(status=400, message="bad thing"))
             with pytest.raises(anthropic.BadRequestError, match="bad thing"):
                 async with client.messages.stream(**prompt(20)):
@@ -284,3 +292,92 @@ def test_copies_of_the_client_stay_wrapped(emulator: Emulator, kind: str) -> Non
     # the caller's middleware sees the one call; longcall's attempts are inside it (a count_tokens
     # request that measures a broken attempt's output passes it too)
     assert len([url for url in seen if url.endswith("/v1/messages")]) == 1
+
+
+# -- events after message_stop ------------------------------------------------------------------------
+
+TAIL_EVENTS: list[dict[str, Any]] = [
+    {"type": "future_event", "n": -1},  # before message_start: the SDK passes it on as it is
+    {
+        "type": "message_start",
+        "message": {
+            "id": "msg_tail",
+            "type": "message",
+            "role": "assistant",
+            "model": MODEL,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 5, "output_tokens": 1},
+        },
+    },
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}},
+    {"type": "content_block_stop", "index": 0},
+    {"type": "future_event", "n": 0},  # after the last block's stop, which longcall holds back
+    {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "usage": {"output_tokens": 2},
+    },
+    {"type": "message_stop"},
+    {"type": "future_event", "n": 1},
+    {"type": "ping"},
+    {"type": "future_event", "n": 2},
+]
+
+
+def _tail_kinds(kind: str, url: str, way: str, beta: bool, wrapped: bool) -> tuple[list[str], Any]:
+    """The event types the caller sees, and the final message (None for create(stream=True))."""
+    params = {**prompt(20), "max_tokens": 100}
+
+    def client_for() -> Any:
+        client = sdk(kind, url)
+        return longcall.wrap(client, journal=None, policy=FAST) if wrapped else client
+
+    def resource(client: Any) -> Any:
+        return client.beta.messages if beta else client.messages
+
+    if kind == "sync":
+        with client_for() as client:
+            if way == "stream":
+                with resource(client).stream(**params) as stream:
+                    return [event.type for event in stream], stream.get_final_message()
+            return [event.type for event in resource(client).create(stream=True, **params)], None
+
+    async def go() -> tuple[list[str], Any]:
+        async with client_for() as client:
+            if way == "stream":
+                async with resource(client).stream(**params) as stream:
+                    return [event.type async for event in stream], await stream.get_final_message()
+            stream = await resource(client).create(stream=True, **params)
+            return [event.type async for event in stream], None
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("beta", [False, True], ids=["messages", "beta.messages"])
+@pytest.mark.parametrize("way", ["stream", "create(stream=True)"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_events_after_message_stop_are_yielded_as_the_sdk_yields_them(
+    emulator: Emulator, kind: str, way: str, beta: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(emulator, "interceptors", [scripted_stream(TAIL_EVENTS, times=2)])
+    sdks, _ = _tail_kinds(kind, emulator.url, way, beta, wrapped=False)
+    ours, final = _tail_kinds(kind, emulator.url, way, beta, wrapped=True)
+    assert sdks[-3:] == ["message_stop", "future_event", "future_event"]
+    assert ours == sdks
+    if final is not None:
+        assert final.content[0].text == "Hello" and final.stop_reason == "end_turn"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_server_that_keeps_the_body_open_after_message_stop_is_not_waited_for(
+    emulator: Emulator, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(emulator, "interceptors", [scripted_stream(TAIL_EVENTS, hold_open=20)])
+    started = time.monotonic()
+    kinds, final = _tail_kinds(kind, emulator.url, "stream", False, wrapped=True)
+    assert time.monotonic() - started < TAIL_WAIT + 3  # not the 20 s the server holds the body open
+    assert kinds[-3:] == ["message_stop", "future_event", "future_event"]
+    assert final.content[0].text == "Hello"

@@ -154,25 +154,9 @@ class RunState:
             )
 
     def items(self, status: str | None = None) -> Iterator[ItemState]:
-        query = "SELECT key, line, status, call_id, batch_id, rounds, strategy, next_params, partial, record "
-        query += "FROM batch_items"
-        args: tuple[Any, ...] = ()
-        if status is not None:
-            query += " WHERE status = ?"
-            args = (status,)
-        for row in self.db.execute(query + " ORDER BY line", args).fetchall():
-            yield ItemState(
-                row[0],
-                row[1],
-                row[2],
-                row[3],
-                row[4],
-                row[5],
-                row[6],
-                _loads(row[7]),
-                _loads(row[8]),
-                _loads(row[9]),
-            )
+        if status is None:
+            return self.items_where("1", ())
+        return self.items_where("status = ?", (status,))
 
     def item(self, key: str) -> ItemState | None:
         for item in self.items_where("key = ?", (key,)):
@@ -182,17 +166,18 @@ class RunState:
     def items_where(self, where: str, args: tuple[Any, ...]) -> Iterator[ItemState]:
         query = "SELECT key, line, status, call_id, batch_id, rounds, strategy, next_params, partial, record "
         for row in self.db.execute(f"{query} FROM batch_items WHERE {where} ORDER BY line", args).fetchall():
+            key, line, status, call_id, batch_id, rounds, strategy, next_params, partial, record = row
             yield ItemState(
-                row[0],
-                row[1],
-                row[2],
-                row[3],
-                row[4],
-                row[5],
-                row[6],
-                _loads(row[7]),
-                _loads(row[8]),
-                _loads(row[9]),
+                key,
+                line,
+                status,
+                call_id,
+                batch_id,
+                rounds,
+                strategy,
+                _loads(next_params),
+                _loads(partial),
+                _loads(record),
             )
 
     def counts(self) -> dict[str, int]:

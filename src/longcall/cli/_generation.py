@@ -101,7 +101,7 @@ def _settle_journal(view: LiveView | PipeView, journal: Journal | None) -> None:
     if journal is None:
         return
     journal.flush(10.0)
-    if getattr(journal, "_failure", None) is not None:
+    if journal.write_failure is not None:
         view.journaled = False
 
 

@@ -351,11 +351,9 @@ _IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 
 def _human(count: int) -> str:
-    if count < 1000:
-        return f"{count:,} bytes"
-    if count < 1_000_000:
-        return f"{count / 1000:,.1f} KB"
-    return f"{count / 1_000_000:,.1f} MB"
+    from ..display._format import size_text  # lazily: `longcall --help` does not import the SDK
+
+    return size_text(count, kb_decimals=1)
 
 
 def _check_size(name: str, limit: int) -> None:

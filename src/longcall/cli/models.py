@@ -7,9 +7,12 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._common import EXIT_OK, Formatter, _is_loopback, client
+
+if TYPE_CHECKING:
+    from .._catalog import ModelInfo
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -35,10 +38,17 @@ def _can_ask() -> bool:
     return has_key or bool(base_url and _is_loopback(base_url))
 
 
-def rows(*, offline: bool = False) -> list[dict[str, Any]]:
+def _listed(offline: bool) -> list[ModelInfo]:
     from .._models_api import list_models
 
-    found = list_models(None if offline or not _can_ask() else client())
+    if offline or not _can_ask():
+        return list_models(None)
+    with client() as sdk:  # closed here: its pooled socket is not left to the garbage collector
+        return list_models(sdk)
+
+
+def rows(*, offline: bool = False) -> list[dict[str, Any]]:
+    found = _listed(offline)
     return [
         {
             "id": row.id,
@@ -57,11 +67,10 @@ def rows(*, offline: bool = False) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._models_api import list_models, models_table
+    from .._models_api import models_table
 
     if args.json:
         sys.stdout.write(json.dumps(rows(offline=args.offline), indent=2) + "\n")
         return EXIT_OK
-    found = list_models(None if args.offline or not _can_ask() else client())
-    sys.stdout.write(models_table(found) + "\n")
+    sys.stdout.write(models_table(_listed(args.offline)) + "\n")
     return EXIT_OK

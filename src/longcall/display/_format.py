@@ -32,12 +32,13 @@ def _money(amount: float | None) -> str:
     return f"${amount:.4f}" if amount < 1 else f"${amount:,.2f}"
 
 
-def _size(count: int) -> str:
+def size_text(count: int, *, kb_decimals: int = 0) -> str:
+    """A byte count for people: "512 bytes", "3 KB" (`kb_decimals` more digits), "1.2 MB"."""
     if count < 1000:
-        return f"{count} bytes"
+        return f"{count:,} bytes"
     if count < 1_000_000:
-        return f"{count / 1000:.0f} KB"
-    return f"{count / 1_000_000:.1f} MB"
+        return f"{count / 1000:,.{kb_decimals}f} KB"
+    return f"{count / 1_000_000:,.1f} MB"
 
 
 def _attempt_counts(attempts: Iterable[Attempt]) -> tuple[int, int, int, int]:
@@ -156,7 +157,7 @@ def seam_note(failed: Attempt, following: Attempt) -> str:
         how = "sent again from the start"
     else:
         how = "resumed"
-    where = f" at {_size(failed.bytes_received)}" if failed.bytes_received else ""
+    where = f" at {size_text(failed.bytes_received)}" if failed.bytes_received else ""
     return f"⟳ {what}{where} · {how}"
 
 

@@ -196,6 +196,11 @@ class Recorder:
             self._failure = exc
         self._losses += 1  # what was lost may include checkpoints: the next ones start afresh
 
+    @property
+    def write_failure(self) -> BaseException | None:
+        """The first write of this journal that failed (the calls since may not be recorded), or None."""
+        return self._failure
+
     def _surface(self) -> None:
         """Warn, on the caller's thread, about a write that failed in the writer."""
         if self._failure is not None and not self._warned:

@@ -7,6 +7,8 @@ document costs a cache lookup per token rather than a JSON encode.
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -101,3 +103,38 @@ def error_body(error_type: str, message: str, request_id: str) -> bytes:
 
 def error_event(error_type: str, message: str) -> bytes:
     return sse("error", {"type": "error", "error": {"type": error_type, "message": message}})
+
+
+Interceptor = Callable[[Any, str, str, Any], bool]
+
+
+def scripted_stream(
+    events: Sequence[Mapping[str, Any]], *, hold_open: float = 0.0, times: int = 1
+) -> Interceptor:
+    """An interceptor (`emu.interceptors.append(...)`) that answers the next `times` streaming
+    POST /v1/messages with exactly `events`, each an SSE event named by its `type`, then keeps the
+    body open `hold_open` seconds before ending it: for streams the emulator's model never sends
+    (an event after message_stop, a server that does not end the body)."""
+    frames = [(sse(str(event["type"]), event), 0) for event in events]
+    left = [times]
+    lock = threading.Lock()
+
+    def intercept(handler: Any, method: str, path: str, body: Any) -> bool:
+        if method != "POST" or path != "/v1/messages" or not (isinstance(body, dict) and body.get("stream")):
+            return False
+        with lock:
+            if left[0] <= 0:
+                return False
+            left[0] -= 1
+        from ._server import _ChunkedBody
+
+        headers = [("cache-control", "no-cache"), ("transfer-encoding", "chunked")]
+        handler._send_headers(200, "text/event-stream", headers)
+        chunked = _ChunkedBody(handler, None)
+        for frame in frames:
+            chunked.send([frame])
+        handler._pause(hold_open)
+        chunked.end()
+        return True
+
+    return intercept
